@@ -1,0 +1,182 @@
+"""One registry of settings: name, default and help in one place.
+
+The same table feeds the configuration, ``syndicate --help`` texts and the README, and a
+test checks that every setting is documented. Settings come from (lowest first): the
+defaults here, an optional ``instance/syndicate.toml`` file, ``SYNDICATE_*`` environment
+variables, and explicit overrides (tests).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+PREFIX = "SYNDICATE_"
+
+
+def _split_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(part.strip() for part in str(value).replace("\n", ",").split(",") if part.strip())
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _base_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an absolute http(s) URL such as https://news.example.com")
+    return text
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {value!r}") from error
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = str
+
+
+REGISTRY: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy database URL. Default: a SQLite file `syndicate.db` in the instance folder. "
+            "PostgreSQL: `postgresql+psycopg://user@host/dbname`."),
+    Setting("BASE_URL", "http://127.0.0.1:8000",
+            "The public origin used in every absolute URL (feeds, share links, redirects). "
+            "Never taken from the request's Host header.", _base_url),
+    Setting("SITE_TITLE", "金融消息", "The site's title, shown on pages and in feeds."),
+    Setting("TIMEZONE", "Asia/Shanghai",
+            "Site time zone: dates without an offset are read in it, pages show dates in it.",
+            _timezone),
+    Setting("FEED_SIZE", 50, "Entries per feed.", _positive_int),
+    Setting("PAGE_SIZE", 20, "Posts per category or tag page.", _positive_int),
+    Setting("FEED_MAX_AGE", 300, "Seconds feed readers may cache a feed (Cache-Control max-age).",
+            _positive_int),
+    Setting("TAG_AUTHORITY", "syndicate.invalid,2021",
+            "Authority of the `tag:` URIs used as feed entry ids. Set it once, before the first "
+            "feed is published, and never change it: readers would see every entry again.",),
+    Setting("API_TOKENS", (), "Comma-separated bearer tokens allowed to write through the API.",
+            _split_list),
+    Setting("WEBSUB_HUBS", (), "Comma-separated WebSub hub URLs to advertise and ping.",
+            _split_list),
+    Setting("SOURCES", None,
+            "Path of the upstream sources TOML file. Default: `sources.toml` in the instance folder."),
+    Setting("REDIS_URL", None, "Optional Redis URL for a cache shared by several workers or machines."),
+    Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
+)
+
+_BY_NAME = {setting.name: setting for setting in REGISTRY}
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    base_url: str
+    site_title: str
+    timezone: str
+    feed_size: int
+    page_size: int
+    feed_max_age: int
+    tag_authority: str
+    api_tokens: tuple[str, ...]
+    websub_hubs: tuple[str, ...]
+    sources: Path
+    redis_url: str | None
+    workers: int
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def default_instance_path() -> Path:
+    """Return the instance folder: ``SYNDICATE_INSTANCE`` or ``./instance``."""
+    return Path(os.environ.get(PREFIX + "INSTANCE", "instance")).resolve()
+
+
+def _read_instance_file(instance_path: Path) -> dict[str, Any]:
+    path = instance_path / "syndicate.toml"
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return {str(key).upper(): value for key, value in data.items()}
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    instance_path: Path | None = None,
+) -> Settings:
+    """Build the settings from defaults, the instance file, the environment and overrides."""
+    environ = os.environ if environ is None else environ
+    instance_path = (instance_path or default_instance_path()).resolve()
+    raw: dict[str, Any] = {s.name: s.default for s in REGISTRY}
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        (str(instance_path / "syndicate.toml"), _read_instance_file(instance_path)),
+        ("environment", {k[len(PREFIX):]: v for k, v in environ.items() if k.startswith(PREFIX)}),
+        ("overrides", {k.upper(): v for k, v in (overrides or {}).items()}),
+    ]
+    values: dict[str, Any] = dict(raw)
+    for where, layer in layers:
+        for name, value in layer.items():
+            setting = _BY_NAME.get(name)
+            if setting is None or value is None:
+                continue
+            try:
+                values[name] = setting.parse(value)
+            except (TypeError, ValueError) as error:
+                label = PREFIX + name if where == "environment" else name
+                raise ConfigError(f"Setting {label} ({where}): {error}") from error
+    database_url = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
+    sources = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
+    return Settings(
+        instance_path=instance_path,
+        database_url=database_url,
+        base_url=values["BASE_URL"],
+        site_title=values["SITE_TITLE"],
+        timezone=values["TIMEZONE"],
+        feed_size=values["FEED_SIZE"],
+        page_size=values["PAGE_SIZE"],
+        feed_max_age=values["FEED_MAX_AGE"],
+        tag_authority=values["TAG_AUTHORITY"],
+        api_tokens=values["API_TOKENS"],
+        websub_hubs=values["WEBSUB_HUBS"],
+        sources=sources,
+        redis_url=values["REDIS_URL"] or None,
+        workers=values["WORKERS"],
+    )
+
+
+def settings_table() -> str:
+    """Return the settings as a Markdown table (for the README)."""
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for s in REGISTRY:
+        default = "(see text)" if s.default is None else (", ".join(s.default) if isinstance(s.default, tuple) else s.default)
+        rows.append(f"| `{PREFIX}{s.name}` | `{default or '(none)'}` | {s.help} |")
+    return "\n".join(rows)

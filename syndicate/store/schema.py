@@ -1,0 +1,94 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations create and evolve them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC; always give back aware UTC datetimes (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("slug", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Index("ix_categories_name", "name"),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    # The article identity: NW + digits and the bare digits share one key.
+    Column("key", String(200), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("category", String(200), ForeignKey("categories.slug"), nullable=False),
+    Column("source", Text),
+    Column("url", Text),
+    Column("html", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("share_code", String(32), nullable=False, unique=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Index("ix_posts_published", "published", "id"),
+)
+
+# Every category a post appears in (the primary one included); `published` is copied so
+# that a category's newest posts come straight from this index.
+post_categories = Table(
+    "post_categories",
+    metadata,
+    Column("post_id", String(200), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("slug", String(200), ForeignKey("categories.slug"), primary_key=True),
+    Column("published", UTCDateTime, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Index("ix_post_categories_slug_published", "slug", "published", "post_id"),
+)
+
+post_tags = Table(
+    "post_tags",
+    metadata,
+    Column("post_id", String(200), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Column("published", UTCDateTime, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Index("ix_post_tags_tag_published", "tag", "published", "post_id"),
+)

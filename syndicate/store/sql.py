@@ -1,0 +1,378 @@
+"""The Store: posts, categories, tags and share codes in one SQL database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StorageError
+from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
+from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
+from .schema import categories, post_categories, post_tags, posts
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Stay well under SQLite's bound-parameter limit in IN (...) lists.
+CHUNK = 500
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One article's merged state while a batch is being saved."""
+
+    id: str
+    key: str
+    primary: str
+    categories: list[str]
+    tags: list[str]
+    data: PostInput
+    origins: list[str]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> str:
+    """Hash everything a reader would see change, so re-imports of the same text are no-ops."""
+    payload = json.dumps(
+        [data.title, data.published.astimezone(UTC).isoformat(), data.html, data.summary,
+         data.source, data.url, sorted(cats), sorted(tags)],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Store:
+    """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+        except SQLAlchemyError as error:
+            raise StorageError(f"cannot open database {url!r}: {error}") from error
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as error:
+            raise StorageError(f"database error: {error.__class__.__name__}: {error}") from error
+
+    def upgrade(self) -> str:
+        """Create or upgrade the schema to the newest migration; return the revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._connect(write=True) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        return self.revision() or ""
+
+    def revision(self) -> str | None:
+        """Return the schema revision, or None for an empty database."""
+        with self._connect() as conn:
+            if not self.engine.dialect.has_table(conn, "alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def ping(self) -> bool:
+        """Tell whether the database answers."""
+        with self._connect() as conn:
+            return conn.execute(text("SELECT 1")).scalar() == 1
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def save_posts(self, batch: Sequence[PostInput], now: datetime | None = None) -> list[StoreResult]:
+        """Insert or update a batch of posts in one transaction; one result per article.
+
+        Inputs naming the same article (NW and bare infoCode, or the same file twice) are
+        merged: the first keeps its id and primary category, the last one's content wins,
+        categories and tags accumulate. ``category_slug`` must be set on every input.
+        """
+        now = now or datetime.now(UTC)
+        drafts = self._merge(batch)
+        with self._connect(write=True) as conn:
+            existing = self._existing(conn, list(drafts))
+            self._ensure_categories(conn, drafts.values(), now)
+            results = [self._save_one(conn, draft, existing.get(key), now)
+                       for key, draft in drafts.items()]
+            self._write_rows(conn, results)
+        return [result for result, _ in results]
+
+    @staticmethod
+    def _merge(batch: Iterable[PostInput]) -> dict[str, _Draft]:
+        drafts: dict[str, _Draft] = {}
+        for item in batch:
+            if item.category_slug is None:
+                raise ValueError(f"{item.origin}: category_slug must be resolved before storing")
+            key = article_key(item.id)
+            draft = drafts.get(key)
+            if draft is None:
+                drafts[key] = _Draft(item.id, key, item.category_slug, [item.category_slug],
+                                     list(dict.fromkeys(item.tags)), item, [item.origin])
+                continue
+            _add_new(draft.categories, [item.category_slug])
+            _add_new(draft.tags, item.tags)
+            draft.data = item
+            draft.origins.append(item.origin)
+        return drafts
+
+    def _existing(self, conn: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), CHUNK):
+            rows = conn.execute(
+                select(posts.c.id, posts.c.key, posts.c.category, posts.c.fingerprint,
+                       posts.c.share_code, posts.c.updated)
+                .where(posts.c.key.in_(keys[start:start + CHUNK]))
+            ).mappings()
+            for row in rows:
+                found[row["key"]] = {**row, "categories": [], "tags": []}
+        ids = {row["id"]: row for row in found.values()}
+        for table, column, field in ((post_categories, "slug", "categories"), (post_tags, "tag", "tags")):
+            id_list = list(ids)
+            for start in range(0, len(id_list), CHUNK):
+                rows = conn.execute(
+                    select(table.c.post_id, table.c[column])
+                    .where(table.c.post_id.in_(id_list[start:start + CHUNK]))
+                    .order_by(table.c.post_id, table.c.position)
+                )
+                for post_id, value in rows:
+                    ids[post_id][field].append(value)
+        return found
+
+    def _ensure_categories(self, conn: Connection, drafts: Iterable[_Draft], now: datetime) -> None:
+        names: dict[str, str] = {}
+        for draft in drafts:
+            names.setdefault(draft.data.category_slug or draft.primary, draft.data.category_name)
+            for slug in draft.categories:
+                names.setdefault(slug, draft.data.category_name)
+        slugs = list(names)
+        known: set[str] = set()
+        for start in range(0, len(slugs), CHUNK):
+            known.update(conn.execute(
+                select(categories.c.slug).where(categories.c.slug.in_(slugs[start:start + CHUNK]))
+            ).scalars())
+        missing = [{"slug": s, "name": names[s], "created": now} for s in slugs if s not in known]
+        if missing:
+            conn.execute(categories.insert(), missing)
+
+    def _save_one(
+        self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime
+    ) -> tuple[StoreResult, dict[str, Any] | None]:
+        origin = draft.origins[-1]
+        if old is not None:
+            _add_new(old["categories"], draft.categories)
+            _add_new(old["tags"], draft.tags)
+            draft.id, draft.primary = old["id"], old["category"]
+            draft.categories, draft.tags = old["categories"], old["tags"]
+        print_ = fingerprint(draft.data, draft.categories, draft.tags)
+        if old is not None and old["fingerprint"] == print_:
+            return StoreResult(Outcome.UNCHANGED, draft.id, origin), None
+        outcome = Outcome.NEW if old is None else Outcome.UPDATED
+        updated = draft.data.published if old is None else max(now, draft.data.published)
+        row = {
+            "id": draft.id, "key": draft.key, "title": draft.data.title,
+            "published": draft.data.published, "updated": updated, "category": draft.primary,
+            "source": draft.data.source, "url": draft.data.url, "html": draft.data.html,
+            "summary": draft.data.summary, "fingerprint": print_, "created": now,
+            "share_code": old["share_code"] if old else None,
+            "_categories": draft.categories, "_tags": draft.tags, "_outcome": outcome,
+        }
+        return StoreResult(outcome, draft.id, origin), row
+
+    def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]]) -> None:
+        rows = [row for _, row in results if row is not None]
+        if not rows:
+            return
+        new = [row for row in rows if row["_outcome"] is Outcome.NEW]
+        self._assign_codes(conn, new)
+        columns = [c.name for c in posts.columns]
+        if new:
+            conn.execute(posts.insert(), [{c: row[c] for c in columns} for row in new])
+        changed = [row for row in rows if row["_outcome"] is Outcome.UPDATED]
+        for row in changed:
+            values = {c: row[c] for c in columns if c not in ("id", "key", "created", "share_code")}
+            conn.execute(posts.update().where(posts.c.id == row["id"]).values(**values))
+        ids = [row["id"] for row in changed]
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            conn.execute(post_categories.delete().where(post_categories.c.post_id.in_(chunk)))
+            conn.execute(post_tags.delete().where(post_tags.c.post_id.in_(chunk)))
+        link_rows = [
+            {"post_id": row["id"], "slug": slug, "published": row["published"], "position": i}
+            for row in rows for i, slug in enumerate(row["_categories"])
+        ]
+        tag_rows = [
+            {"post_id": row["id"], "tag": tag, "published": row["published"], "position": i}
+            for row in rows for i, tag in enumerate(row["_tags"])
+        ]
+        if link_rows:
+            conn.execute(post_categories.insert(), link_rows)
+        if tag_rows:
+            conn.execute(post_tags.insert(), tag_rows)
+
+    def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Give each new post its share code, lengthening a code on a rare collision."""
+        wanted = {row["id"]: mint_code(row["key"]) for row in rows}
+        taken: set[str] = set()
+        codes = list(wanted.values())
+        for start in range(0, len(codes), CHUNK):
+            taken.update(conn.execute(
+                select(posts.c.share_code).where(posts.c.share_code.in_(codes[start:start + CHUNK]))
+            ).scalars())
+        for row in rows:
+            code, length = wanted[row["id"]], CODE_LENGTH
+            while code in taken:
+                length += 1
+                if length > MAX_CODE_LENGTH:
+                    raise StorageError(f"no free share code for post {row['id']}")
+                code = mint_code(row["key"], length)
+                taken.update(conn.execute(
+                    select(posts.c.share_code).where(posts.c.share_code == code)).scalars())
+            taken.add(code)
+            row["share_code"] = code
+
+    # -- categories ------------------------------------------------------------------
+
+    def category(self, slug: str) -> Category | None:
+        with self._connect() as conn:
+            row = conn.execute(select(categories.c.slug, categories.c.name)
+                               .where(categories.c.slug == slug)).first()
+        return Category(row.slug, row.name) if row else None
+
+    def category_names(self) -> dict[str, str]:
+        """Return every category as name -> slug (the first slug created for a name wins)."""
+        with self._connect() as conn:
+            rows = conn.execute(select(categories.c.name, categories.c.slug)
+                                .order_by(categories.c.created.desc(), categories.c.slug.desc()))
+            return {name: slug for name, slug in rows}
+
+    def categories(self) -> list[Category]:
+        """Every category, the one with the newest post first."""
+        newest = (select(post_categories.c.slug, func.max(post_categories.c.published).label("newest"))
+                  .group_by(post_categories.c.slug).subquery())
+        query = (select(categories.c.slug, categories.c.name)
+                 .join(newest, newest.c.slug == categories.c.slug)
+                 .order_by(newest.c.newest.desc(), categories.c.slug))
+        with self._connect() as conn:
+            return [Category(r.slug, r.name) for r in conn.execute(query)]
+
+    # -- reading posts ---------------------------------------------------------------
+
+    def get_post(self, post_id: str) -> Post | None:
+        """Return the post with this id, in either infoCode form."""
+        found = self._posts(posts.c.key == article_key(post_id))
+        return found[0] if found else None
+
+    def get_post_by_code(self, code: str) -> Post | None:
+        found = self._posts(posts.c.share_code == code)
+        return found[0] if found else None
+
+    def latest(self, limit: int, offset: int = 0) -> list[Post]:
+        """The newest posts of the whole site."""
+        ids = (select(posts.c.id).order_by(posts.c.published.desc(), posts.c.id.desc())
+               .limit(limit).offset(offset))
+        return self._ordered(ids)
+
+    def in_category(self, slug: str, limit: int, offset: int = 0) -> list[Post]:
+        table = post_categories
+        ids = (select(table.c.post_id).where(table.c.slug == slug)
+               .order_by(table.c.published.desc(), table.c.post_id.desc()).limit(limit).offset(offset))
+        return self._ordered(ids)
+
+    def with_tag(self, tag: str, limit: int, offset: int = 0) -> list[Post]:
+        table = post_tags
+        ids = (select(table.c.post_id).where(table.c.tag == tag)
+               .order_by(table.c.published.desc(), table.c.post_id.desc()).limit(limit).offset(offset))
+        return self._ordered(ids)
+
+    def count(self, *, category: str | None = None, tag: str | None = None) -> int:
+        if category is not None:
+            query = select(func.count()).where(post_categories.c.slug == category)
+        elif tag is not None:
+            query = select(func.count()).where(post_tags.c.tag == tag)
+        else:
+            query = select(func.count()).select_from(posts)
+        with self._connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def home(self, per_category: int) -> list[tuple[Category, list[Post]]]:
+        """Each category with its newest posts, the category with the newest post first."""
+        return [(cat, self.in_category(cat.slug, per_category)) for cat in self.categories()]
+
+    def _ordered(self, id_query: Any) -> list[Post]:
+        with self._connect() as conn:
+            ids = list(conn.execute(id_query).scalars())
+        by_id = {post.id: post for post in self._posts(posts.c.id.in_(ids))} if ids else {}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _posts(self, where: Any) -> list[Post]:
+        query = (select(posts, categories.c.name.label("category_name"))
+                 .join(categories, categories.c.slug == posts.c.category).where(where))
+        with self._connect() as conn:
+            rows = list(conn.execute(query).mappings())
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            tags = _grouped(conn, post_tags, "tag", ids)
+            cats = _grouped(conn, post_categories, "slug", ids)
+        return [_to_post(row, tags.get(row["id"], ()), cats.get(row["id"], ())) for row in rows]
+
+
+def _grouped(conn: Connection, table: Any, column: str, ids: list[str]) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    query = (select(table.c.post_id, table.c[column]).where(table.c.post_id.in_(ids))
+             .order_by(table.c.post_id, table.c.position))
+    for post_id, value in conn.execute(query):
+        grouped.setdefault(post_id, []).append(value)
+    return {key: tuple(values) for key, values in grouped.items()}
+
+
+def _to_post(row: Any, tags: tuple[str, ...], cats: tuple[str, ...]) -> Post:
+    return Post(
+        id=row["id"], title=row["title"], published=row["published"], updated=row["updated"],
+        category=Category(row["category"], row["category_name"]), tags=tags, html=row["html"],
+        summary=row["summary"], source=row["source"], url=row["url"],
+        share_code=row["share_code"], categories=cats or (row["category"],),
+    )
+
+
+def _add_new(target: list[str], values: Iterable[str]) -> None:
+    for value in values:
+        if value not in target:
+            target.append(value)

@@ -1,0 +1,115 @@
+"""The Store on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from syndicate.model import Outcome
+from syndicate.share import is_valid_code
+from syndicate.store import Store
+
+from .conftest import CST, make_input
+
+
+def test_upgrade_is_idempotent(database_url: str) -> None:
+    store = Store(database_url)
+    assert store.revision() is None
+    first = store.upgrade()
+    assert store.upgrade() == first == store.revision()
+    store.dispose()
+
+
+def test_new_then_unchanged_then_updated(store: Store) -> None:
+    post = make_input()
+    assert [r.outcome for r in store.save_posts([post])] == [Outcome.NEW]
+    assert [r.outcome for r in store.save_posts([post])] == [Outcome.UNCHANGED]
+    stored = store.get_post(post.id)
+    assert stored is not None and stored.updated == post.published
+
+    later = datetime(2026, 3, 1, tzinfo=UTC)
+    edited = make_input(title="更正后的标题")
+    assert [r.outcome for r in store.save_posts([edited], now=later)] == [Outcome.UPDATED]
+    stored = store.get_post(post.id)
+    assert stored is not None
+    assert stored.title == "更正后的标题"
+    assert stored.updated == later
+    assert stored.published == post.published
+
+
+def test_datetimes_come_back_aware(store: Store) -> None:
+    store.save_posts([make_input()])
+    stored = store.get_post("NW202601010000000001")
+    assert stored is not None
+    assert stored.published.tzinfo is not None
+    assert stored.published == datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+
+
+def test_nw_and_bare_infocode_are_one_post(store: Store) -> None:
+    bare = make_input("202601010000000002", category_slug="emnews", category_name="东财滚动",
+                      tags=("东财滚动新闻",))
+    media = make_input("NW202601010000000002", title="媒体版标题")
+    results = store.save_posts([bare, media])
+    assert [r.outcome for r in results] == [Outcome.NEW]
+    assert store.count() == 1
+    for form in ("202601010000000002", "NW202601010000000002"):
+        found = store.get_post(form)
+        assert found is not None
+        assert found.id == "202601010000000002"  # the first form to arrive keeps the id
+        assert found.title == "媒体版标题"  # the last content wins
+        assert found.category.slug == "emnews"
+        assert found.categories == ("emnews", "zhongguodianzibao")
+    assert [p.id for p in store.in_category("zhongguodianzibao", 10)] == ["202601010000000002"]
+    assert [p.id for p in store.with_tag("东财滚动新闻", 10)] == ["202601010000000002"]
+
+
+def test_twin_arriving_later_joins_without_changing_the_id(store: Store) -> None:
+    store.save_posts([make_input("NW202601010000000003")])
+    later = make_input("202601010000000003", category_slug="emnews", category_name="东财滚动")
+    assert [r.outcome for r in store.save_posts([later])] == [Outcome.UPDATED]
+    found = store.get_post("202601010000000003")
+    assert found is not None and found.id == "NW202601010000000003"
+    assert set(found.categories) == {"zhongguodianzibao", "emnews"}
+
+
+def test_share_codes_are_stable_and_unique(store: Store) -> None:
+    posts = [make_input(f"NW2026010100000001{i:02d}") for i in range(50)]
+    store.save_posts(posts)
+    codes = {store.get_post(p.id).share_code for p in posts}  # type: ignore[union-attr]
+    assert len(codes) == 50
+    assert all(is_valid_code(code) for code in codes)
+    found = store.get_post("NW202601010000000105")
+    assert found is not None
+    assert store.get_post_by_code(found.share_code) == found
+
+
+def test_listing_order_is_newest_first_ties_by_id(store: Store) -> None:
+    base = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
+    store.save_posts([
+        make_input("NW202601010000000010", published=base),
+        make_input("NW202601010000000011", published=base + timedelta(hours=1)),
+        make_input("NW202601010000000012", published=base),
+    ])
+    order = [p.id for p in store.in_category("zhongguodianzibao", 10)]
+    assert order == ["NW202601010000000011", "NW202601010000000012", "NW202601010000000010"]
+    assert [p.id for p in store.in_category("zhongguodianzibao", 1, 1)] == [order[1]]
+    assert store.count(category="zhongguodianzibao") == 3
+    assert [p.id for p in store.latest(2)] == order[:2]
+
+
+def test_home_orders_categories_by_newest_post(store: Store) -> None:
+    base = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
+    store.save_posts([
+        make_input("NW202601010000000020", published=base),
+        make_input("NW202601010000000021", published=base + timedelta(days=1),
+                   category_slug="cailianshe", category_name="财联社"),
+    ])
+    home = store.home(per_category=5)
+    assert [(c.slug, c.name) for c, _ in home] == [("cailianshe", "财联社"),
+                                                   ("zhongguodianzibao", "中国电子报")]
+    assert store.category_names() == {"财联社": "cailianshe", "中国电子报": "zhongguodianzibao"}
+
+
+def test_unknown_lookups_return_none(store: Store) -> None:
+    assert store.get_post("NW999999999999999999") is None
+    assert store.get_post_by_code("zzzzzzzz") is None
+    assert store.category("nope") is None
