@@ -71,3 +71,57 @@ def make_input(post_id: str = "NW202601010000000001", **changes: Any) -> PostInp
     }
     values.update(changes)
     return PostInput(**values)
+
+
+SITE_POSTS = [
+    make_input("NW202601050000000001", title="国产芯片企业加快扩产 产业链协同提速",
+               published=datetime(2026, 1, 5, 9, 30, tzinfo=CST),
+               html='<p>多家芯片企业宣布扩产计划。</p><p><img src="/images/chip.png" alt="芯片"></p>'
+                    '<p class="em_media">（文章来源：中国电子报）</p>',
+               summary="多家芯片企业宣布扩产计划。"),
+    make_input("NW202601050000000002", title="工业互联网平台应用案例发布",
+               published=datetime(2026, 1, 5, 11, 0, tzinfo=CST), tags=("中国电子报新闻", "工业互联网"),
+               html='<p>平台案例覆盖多个行业。</p><p class="em_media">（文章来源：中国电子报）</p>',
+               summary="平台案例覆盖多个行业。"),
+    make_input("NW202601060000000003", title="沪指震荡收涨 成交额放大",
+               published=datetime(2026, 1, 6, 15, 5, tzinfo=CST),
+               category_slug="cailianshe", category_name="财联社", tags=("财联社新闻",),
+               source="财联社",
+               html='<p>两市成交额较上一交易日放大。</p><p class="em_media">（文章来源：财联社）</p>',
+               summary="两市成交额较上一交易日放大。"),
+    make_input("202601060000000004", title="央行开展逆回购操作",
+               published=datetime(2026, 1, 6, 9, 20, tzinfo=CST),
+               category_slug="emnews", category_name="东财滚动", tags=("东财滚动新闻",),
+               source="东财滚动", url="http://finance.eastmoney.com/a/202601060000000004.html",
+               html='<blockquote><p>央行今日开展逆回购操作。</p></blockquote>'
+                    '<p class="em_media">（文章来源：东财滚动）</p>',
+               summary="央行今日开展逆回购操作。"),
+]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    from syndicate import create_app
+
+    app = create_app({
+        "TESTING": True,
+        "INSTANCE_PATH": tmp_path,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",
+        "BASE_URL": "https://news.example.com",
+        "PAGE_SIZE": 2,
+    })
+    core = app.extensions["syndicate"]
+    core.init()
+    core.save(SITE_POSTS)
+    yield app
+    core.store.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def core(app: Any) -> Any:
+    return app.extensions["syndicate"]

@@ -1,0 +1,248 @@
+"""The Syndicate facade: composes ingest, store and render. No Flask here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import CategoryNotFound, InvalidPost, PostNotFound, ShareCodeNotFound
+from .feeds import FeedEntry, FeedSpec, build_feed
+from .ingest.jekyll import iter_post_files, read_post_file
+from .model import Category, FeedFormat, Outcome, Post, PostInput, StoreResult, article_key
+from .settings import Settings
+from .share import is_valid_code
+from .store import Store
+from .text import normalize_slug, slugify_name
+from . import urls
+
+#: Posts saved per transaction during an import.
+BATCH = 1000
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts per outcome and each failed file with its reason."""
+
+    counts: dict[Outcome, int] = field(default_factory=lambda: {o: 0 for o in Outcome})
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    files: int = 0
+
+    def add(self, result: StoreResult) -> None:
+        self.counts[result.outcome] += 1
+
+    def fail(self, origin: str, message: str) -> None:
+        self.counts[Outcome.FAILED] += 1
+        self.failures.append((origin, message))
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.counts[Outcome.NEW] or self.counts[Outcome.UPDATED])
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"{c[Outcome.NEW]} new, {c[Outcome.UPDATED]} updated, "
+                f"{c[Outcome.UNCHANGED]} unchanged, {c[Outcome.FAILED]} failed")
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    """Which feed: the whole site, a category or a tag, in one format."""
+
+    kind: str  # "site" | "category" | "tag"
+    key: str
+    fmt: FeedFormat
+
+
+class Syndicate:
+    """The service core: import, look up and render, over one Store."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.tz = settings.tz
+        self.store = store or Store(settings.database_url)
+
+    # -- setup -----------------------------------------------------------------------
+
+    def init(self) -> str:
+        """Create or upgrade the database; return the schema revision."""
+        return self.store.upgrade()
+
+    # -- ingest ----------------------------------------------------------------------
+
+    def import_paths(
+        self, paths: Iterable[Path], progress: Callable[[Path], None] | None = None
+    ) -> ImportReport:
+        """Import Jekyll post files and folders; bad files are reported, good ones kept."""
+        report = ImportReport()
+        self.import_files(self.collect_files(paths, report), report, progress)
+        return report
+
+    def collect_files(self, paths: Iterable[Path], report: ImportReport) -> list[Path]:
+        """List the post files under ``paths``; missing paths are recorded as failures."""
+        return list(self._files(paths, report))
+
+    def import_files(
+        self,
+        files: Sequence[Path],
+        report: ImportReport,
+        progress: Callable[[Path], None] | None = None,
+    ) -> ImportReport:
+        """Read and store post files, recording each outcome in ``report``."""
+        parsed: list[PostInput] = []
+        for path in files:
+            report.files += 1
+            try:
+                parsed.append(read_post_file(path, tz=self.tz))
+            except InvalidPost as error:
+                report.fail(error.origin or str(path), str(error.args[0]))
+            if progress:
+                progress(path)
+        for result in self.save(parsed):
+            report.add(result)
+        return report
+
+    @staticmethod
+    def _files(paths: Iterable[Path], report: ImportReport) -> Iterable[Path]:
+        for path in paths:
+            try:
+                yield from iter_post_files([path])
+            except InvalidPost as error:
+                report.fail(error.origin or str(path), str(error.args[0]))
+
+    def save(self, items: Sequence[PostInput]) -> list[StoreResult]:
+        """Store posts; inputs naming one article are saved together, so the last one wins."""
+        groups: dict[str, list[PostInput]] = {}
+        for item in self._resolve_categories(items):
+            groups.setdefault(article_key(item.id), []).append(item)
+        results: list[StoreResult] = []
+        batch: list[PostInput] = []
+        for group in groups.values():
+            batch.extend(group)
+            if len(batch) >= BATCH:
+                results.extend(self.store.save_posts(batch))
+                batch = []
+        if batch:
+            results.extend(self.store.save_posts(batch))
+        return results
+
+    def _resolve_categories(self, items: Sequence[PostInput]) -> list[PostInput]:
+        """Give every post a category slug: its own, or the existing one of its media name."""
+        if all(item.category_slug for item in items):
+            return list(items)
+        by_name = self.store.category_names()
+        taken = set(by_name.values())
+        resolved = []
+        for item in items:
+            if not item.category_slug:
+                slug = by_name.get(item.category_name)
+                if slug is None:
+                    slug = _free_slug(slugify_name(item.category_name) or "news", taken)
+                    by_name[item.category_name] = slug
+                    taken.add(slug)
+                item = replace(item, category_slug=slug)
+            resolved.append(item)
+        return resolved
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def post(self, post_id: str) -> Post:
+        post = self.store.get_post(post_id)
+        if post is None:
+            raise PostNotFound(f"no post with id {post_id!r}")
+        return post
+
+    def post_by_code(self, code: str) -> Post:
+        post = self.store.get_post_by_code(code) if is_valid_code(code) else None
+        if post is None:
+            raise ShareCodeNotFound(f"no post with share code {code!r}")
+        return post
+
+    def category(self, slug: str) -> Category:
+        category = self.store.category(slug)
+        if category is None:
+            raise CategoryNotFound(f"no category {slug!r}")
+        return category
+
+    def canonical_slug(self, slug: str) -> str | None:
+        """Return the slug a legacy category slug now lives at, or None if there is none."""
+        try:
+            normal = normalize_slug(slug)
+        except ValueError:
+            return None
+        if normal != slug and self.store.category(normal) is not None:
+            return normal
+        return None
+
+    # -- URLs ------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return urls.absolute(self.settings.base_url, path)
+
+    def post_path(self, post: Post) -> str:
+        return urls.post_path(post, self.tz)
+
+    def post_url(self, post: Post) -> str:
+        return self.url(self.post_path(post))
+
+    def share_url(self, post: Post) -> str:
+        return self.url(urls.share_path(post.share_code))
+
+    # -- feeds -----------------------------------------------------------------------
+
+    def feed_posts(self, request: FeedRequest) -> list[Post]:
+        size = self.settings.feed_size
+        if request.kind == "category":
+            return self.store.in_category(request.key, size)
+        if request.kind == "tag":
+            return self.store.with_tag(request.key, size)
+        return self.store.latest(size)
+
+    def feed_title(self, request: FeedRequest) -> tuple[str, str]:
+        """Return the feed's title and the path of its HTML page."""
+        site = self.settings.site_title
+        if request.kind == "category":
+            return f"{self.category(request.key).name} - {site}", urls.category_path(request.key)
+        if request.kind == "tag":
+            return f"{request.key} - {site}", urls.tag_path(request.key)
+        return site, "/"
+
+    def feed_paths(self, request: FeedRequest) -> dict[FeedFormat, str]:
+        if request.kind == "category":
+            return {f: urls.category_path(request.key, f) for f in FeedFormat}
+        if request.kind == "tag":
+            return {f: urls.tag_path(request.key, f) for f in FeedFormat}
+        return {f: urls.site_feed_path(f) for f in FeedFormat}
+
+    def render_feed(self, request: FeedRequest, posts: Sequence[Post] | None = None) -> tuple[bytes, datetime]:
+        """Render one feed; return its bytes and the time of its last real change."""
+        title, html_path = self.feed_title(request)
+        posts = self.feed_posts(request) if posts is None else posts
+        if request.kind == "tag" and not posts:
+            raise CategoryNotFound(f"no posts tagged {request.key!r}")
+        updated = max((p.updated for p in posts), default=EPOCH)
+        spec = FeedSpec(
+            feed_id=f"tag:{self.settings.tag_authority}:{request.kind}/{request.key}",
+            title=title,
+            description=f"{title}：最新消息",
+            html_url=self.url(html_path),
+            self_urls={f: self.url(p) for f, p in self.feed_paths(request).items()},
+            updated=updated,
+            base_url=self.settings.base_url,
+            tag_authority=self.settings.tag_authority,
+            author=self.settings.site_title,
+            hubs=self.settings.websub_hubs,
+        )
+        entries = [FeedEntry(post=p, url=self.post_url(p)) for p in posts]
+        return build_feed(spec, entries, request.fmt), updated
+
+
+def _free_slug(slug: str, taken: set[str]) -> str:
+    """Return ``slug``, or ``slug-2``, ``slug-3``… if another media name already has it."""
+    candidate, n = slug, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{slug}-{n}"
+    return candidate

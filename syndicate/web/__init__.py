@@ -1,0 +1,31 @@
+"""The web layer: the only package that imports Flask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..core import Syndicate
+from ..settings import load_settings
+from . import errors, feeds, pages, share
+from .converters import ShareCodeConverter
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app over a Syndicate core configured from settings."""
+    app = Flask("syndicate", instance_relative_config=False)
+    overrides = dict(test_config or {})
+    instance = overrides.pop("INSTANCE_PATH", None)
+    store = overrides.pop("STORE", None)
+    settings = load_settings(overrides, instance_path=instance)
+    app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings)
+    app.extensions["syndicate"] = Syndicate(settings, store=store)
+    app.url_map.converters["code"] = ShareCodeConverter
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    pages.init_app(app)
+    for blueprint in (pages.bp, feeds.bp, share.bp):
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+    return app

@@ -1,0 +1,134 @@
+"""HTML pages: home, category, tag and post pages, health check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, abort, render_template, request
+from werkzeug.wrappers import Response
+
+from .. import urls
+from ..errors import CategoryNotFound, PostNotFound
+from ..model import FeedFormat, Post
+from .context import core, redirect_to
+
+bp = Blueprint("pages", __name__)
+
+FEED_LABELS = {FeedFormat.ATOM: "Atom", FeedFormat.RSS: "RSS", FeedFormat.JSON: "JSON Feed"}
+FEED_TYPES = {FeedFormat.ATOM: "application/atom+xml", FeedFormat.RSS: "application/rss+xml",
+              FeedFormat.JSON: "application/feed+json"}
+
+
+def feed_links(title: str, paths: dict[FeedFormat, str]) -> list[dict[str, str]]:
+    """Autodiscovery links for one feed in every format."""
+    return [{"title": f"{title} ({FEED_LABELS[f]})", "type": FEED_TYPES[f], "href": core().url(p)}
+            for f, p in paths.items()]
+
+
+def site_feed_links() -> list[dict[str, str]]:
+    site = core().settings.site_title
+    return feed_links(site, {f: urls.site_feed_path(f) for f in FeedFormat})
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def helpers() -> dict[str, Any]:
+        return {
+            "site_title": core().settings.site_title,
+            "post_path": core().post_path,
+            "category_path": urls.category_path,
+            "tag_path": urls.tag_path,
+            "localtime": localtime,
+        }
+
+
+def localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format a datetime in the site time zone."""
+    return value.astimezone(core().tz).strftime(fmt)
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(404)
+    return int(raw)
+
+
+@bp.get("/")
+def home() -> str:
+    sections = core().store.home(per_category=5)
+    return render_template("home.html", sections=sections, feeds=site_feed_links())
+
+
+@bp.get("/category/<slug>.html")
+def category(slug: str) -> str | Response:
+    found = core().store.category(slug)
+    if found is None:
+        target = core().canonical_slug(slug)
+        if target:
+            return redirect_to(urls.category_path(target), 301)
+        raise CategoryNotFound(f"没有这个分类：{slug}")
+    page, size = _page_number(), core().settings.page_size
+    total = core().store.count(category=slug)
+    posts = core().store.in_category(slug, size, (page - 1) * size)
+    if page > 1 and not posts:
+        abort(404)
+    paths = {f: urls.category_path(slug, f) for f in FeedFormat}
+    return render_template(
+        "listing.html", heading=f"{found.name}新闻", posts=posts, page=page,
+        pages=max(1, -(-total // size)), base=urls.category_path(slug),
+        feeds=feed_links(f"{found.name}新闻", paths) + site_feed_links(), category=found,
+    )
+
+
+@bp.get("/tag/<tag>.html")
+def tag(tag: str) -> str:
+    page, size = _page_number(), core().settings.page_size
+    total = core().store.count(tag=tag)
+    posts = core().store.with_tag(tag, size, (page - 1) * size)
+    if not posts:
+        raise CategoryNotFound(f"没有这个标签：{tag}")
+    paths = {f: urls.tag_path(tag, f) for f in FeedFormat}
+    return render_template(
+        "listing.html", heading=tag, posts=posts, page=page, pages=max(1, -(-total // size)),
+        base=urls.tag_path(tag), feeds=feed_links(tag, paths) + site_feed_links(), category=None,
+    )
+
+
+@bp.get("/<slug>/<year>/<month>/<day>/<post_id>.html")
+def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Response:
+    found = core().store.get_post(post_id)
+    if found is None:
+        raise PostNotFound(f"没有这篇文章：{post_id}")
+    canonical = core().post_path(found)
+    if request.path != canonical:
+        return redirect_to(canonical, 301)
+    return render_post(found)
+
+
+def render_post(found: Post) -> str:
+    cat = found.category
+    paths = {f: urls.category_path(cat.slug, f) for f in FeedFormat}
+    return render_template(
+        "post.html", post=found, share_url=core().share_url(found),
+        canonical=core().post_url(found),
+        feeds=feed_links(f"{cat.name}新闻", paths) + site_feed_links(),
+    )
+
+
+@bp.get("/<slug>/")
+def old_category_index(slug: str) -> Response:
+    """The old site's per-category index (``/emnews/``) now lives at the category page."""
+    if core().store.category(slug) is not None:
+        return redirect_to(urls.category_path(slug), 301)
+    target = core().canonical_slug(slug)
+    if target:
+        return redirect_to(urls.category_path(target), 301)
+    raise CategoryNotFound(f"没有这个分类：{slug}")
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    core().store.ping()
+    return {"status": "ok"}, 200

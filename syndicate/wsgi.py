@@ -1,0 +1,5 @@
+"""The WSGI entry point for production servers: ``syndicate.wsgi:app``."""
+
+from . import create_app
+
+app = create_app()
