@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -12,6 +11,10 @@ from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
 from .settings import load_settings
+
+
+#: Demo posts shipped in the package, written for it in the old site's format.
+DEMO = Path(__file__).with_name("demo")
 
 
 def make_core() -> Syndicate:
@@ -38,8 +41,7 @@ def init(demo: bool) -> None:
         fail(str(error))
     click.echo(f"Database ready at schema revision {revision}: {core.settings.database_url}")
     if demo:
-        with resources.as_file(resources.files("syndicate") / "demo") as folder:
-            report = core.import_paths([Path(folder)])
+        report = core.import_paths([DEMO])
         click.echo(f"Demo posts: {report.summary()}")
 
 
