@@ -86,3 +86,14 @@ def test_redirects_ignore_the_host_header(client: Any) -> None:
 
 def test_healthz(client: Any) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_media_names_ending_in_news_are_not_doubled(client: Any, core: Any) -> None:
+    from .conftest import make_input
+
+    core.save([make_input("NW202601080000000001", category_slug="meirijingjixinwen",
+                          category_name="每日经济新闻", tags=("每日经济新闻新闻",))])
+    doc = page(client, "/category/meirijingjixinwen.html")
+    assert doc.xpath("//h1/text()") == ["每日经济新闻"]
+    post = page(client, "/meirijingjixinwen/2026/01/01/NW202601080000000001.html")
+    assert [a.text for a in post.xpath("//nav[@class='back']/a")] == ["返回每日经济新闻", "返回首页"]

@@ -40,7 +40,13 @@ def init_app(app: Flask) -> None:
             "category_path": urls.category_path,
             "tag_path": urls.tag_path,
             "localtime": localtime,
+            "news_label": news_label,
         }
+
+
+def news_label(name: str) -> str:
+    """Label a category's news: 中国电子报 -> 中国电子报新闻, 每日经济新闻 stays as it is."""
+    return name if name.endswith("新闻") else f"{name}新闻"
 
 
 def localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -76,9 +82,9 @@ def category(slug: str) -> str | Response:
         abort(404)
     paths = {f: urls.category_path(slug, f) for f in FeedFormat}
     return render_template(
-        "listing.html", heading=f"{found.name}新闻", posts=posts, page=page,
+        "listing.html", heading=news_label(found.name), posts=posts, page=page,
         pages=max(1, -(-total // size)), base=urls.category_path(slug),
-        feeds=feed_links(f"{found.name}新闻", paths) + site_feed_links(), category=found,
+        feeds=feed_links(news_label(found.name), paths) + site_feed_links(), category=found,
     )
 
 
@@ -113,7 +119,7 @@ def render_post(found: Post) -> str:
     return render_template(
         "post.html", post=found, share_url=core().share_url(found),
         canonical=core().post_url(found),
-        feeds=feed_links(f"{cat.name}新闻", paths) + site_feed_links(),
+        feeds=feed_links(news_label(cat.name), paths) + site_feed_links(),
     )
 
 
