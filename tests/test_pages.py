@@ -76,7 +76,9 @@ def test_unknown_things_get_the_404_page(client: Any) -> None:
                 "/no/such/page", "/category/nope.atom"):
         response = client.get(url)
         assert response.status_code == 404, url
-        assert "返回首页" in response.get_data(as_text=True)
+        doc = lxml_html.fromstring(response.get_data(as_text=True))
+        assert doc.xpath("//a[@href='/']/text()") == ["金融消息", "返回首页"]
+        assert "https://news.example.com/feed.xml" in alternates(doc)
 
 
 def test_redirects_ignore_the_host_header(client: Any) -> None:

@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
             "tag_path": urls.tag_path,
             "localtime": localtime,
             "news_label": news_label,
+            "site_feeds": site_feed_links,
         }
 
 
