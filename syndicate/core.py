@@ -9,12 +9,14 @@ from pathlib import Path
 
 from .errors import CategoryNotFound, InvalidPost, PostNotFound, ShareCodeNotFound
 from .feeds import FeedEntry, FeedSpec, build_feed
+from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
 from .model import Category, FeedFormat, Outcome, Post, PostInput, StoreResult, article_key
 from .settings import Settings
 from .share import is_valid_code
 from .store import Store
 from .text import normalize_slug, slugify_name
+from .websub import WebSub
 from . import urls
 
 #: Posts saved per transaction during an import.
@@ -63,6 +65,15 @@ class Syndicate:
         self.settings = settings
         self.tz = settings.tz
         self.store = store or Store(settings.database_url)
+        self.feeds = FeedView(self)
+        self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
+
+    def close(self, wait: float = 10.0) -> None:
+        """Deliver queued WebSub pings (at most ``wait`` seconds), then release the database."""
+        if self.websub.enabled:
+            self.websub.stop()
+            self.websub.flush(wait)
+        self.store.dispose()
 
     # -- setup -----------------------------------------------------------------------
 
@@ -126,7 +137,16 @@ class Syndicate:
                 batch = []
         if batch:
             results.extend(self.store.save_posts(batch))
+        self._announce(key for result in results for key in result.feeds)
         return results
+
+    def _announce(self, keys: Iterable[str]) -> None:
+        """After a commit that changed these feeds: ping the WebSub hubs (queued, not awaited).
+
+        Nothing is invalidated by hand: feed versions live in the database, so every worker
+        sees the new version on its next request and renders it once.
+        """
+        self.websub.publish(keys)
 
     def _resolve_categories(self, items: Sequence[PostInput]) -> list[PostInput]:
         """Give every post a category slug: its own, or the existing one of its media name."""
@@ -208,6 +228,11 @@ class Syndicate:
         if request.kind == "tag":
             return f"{request.key} - {site}", urls.tag_path(request.key)
         return site, "/"
+
+    def feed_urls(self, key: str) -> list[str]:
+        """The absolute URLs of a feed (by key: ``site``, ``category/x``, ``tag/x``), every format."""
+        kind, _, name = key.partition("/")
+        return [self.url(urls.feed_path(kind, name, fmt)) for fmt in FeedFormat]
 
     def feed_paths(self, request: FeedRequest) -> dict[FeedFormat, str]:
         if request.kind == "category":

@@ -18,6 +18,9 @@ feedgen quirks this module works around (checked against feedgen 1.0):
 - RSS dates are formatted under a temporary process-wide ``setlocale(LC_ALL, "C")``, which
   is not thread-safe: RSS rendering is serialised by ``_RSS_LOCK``.
 - lxml rejects XML-illegal characters with ValueError: every text goes through ``xml_safe``.
+
+Cleaning an entry (sanitised, absolutised HTML) costs more than writing it, and a post
+sits in several feeds and formats: cleaned entries are memoised per post content.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +50,8 @@ _MEDIA_TYPES = {
     FeedFormat.JSON: "application/feed+json",
 }
 _ATOM_NS = "http://www.w3.org/2005/Atom"
+#: RFC 5005 feed history: ``<fh:archive/>`` marks an archive document.
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
 # Characters a tag: URI's specific part may hold unescaped (RFC 4151: pchar / "/" / "?").
 _TAG_SAFE = "-._~!$&'()*+,;=:@/?"
 _RSS_LOCK = threading.Lock()
@@ -68,6 +73,8 @@ class FeedSpec:
     author: str = "金融消息"
     hubs: tuple[str, ...] = ()
     links: Mapping[str, str] = field(default_factory=dict)
+    #: An RFC 5005 archive document (its entries never change): adds ``<fh:archive/>``.
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,8 @@ def entry_id(tag_authority: str, post_id: str) -> str:
 def build_feed(spec: FeedSpec, entries: Sequence[FeedEntry], fmt: FeedFormat) -> bytes:
     """Render the feed in one format as UTF-8 bytes, newest entry first."""
     _require_aware(spec.updated, "FeedSpec.updated")
-    items = [_item(spec, entry) for entry in _newest_first(entries)]
+    items = [_cleaned(entry.post, entry.url, spec.base_url, spec.tag_authority)
+             for entry in _newest_first(entries)]
     return _WRITERS[fmt](spec, items)
 
 
@@ -120,18 +128,24 @@ def _require_aware(value: datetime, what: str) -> None:
         raise ValueError(f"{what} is a naive datetime ({value}); feeds need timezone-aware times")
 
 
-def _item(spec: FeedSpec, entry: FeedEntry) -> _Item:
+@lru_cache(maxsize=8192)
+def _cleaned(post: Post, url: str, base_url: str, tag_authority: str) -> _Item:
+    """Clean one entry; keyed by the whole post, so any change to it is cleaned afresh."""
+    return _item(base_url, tag_authority, FeedEntry(post=post, url=url))
+
+
+def _item(base_url: str, tag_authority: str, entry: FeedEntry) -> _Item:
     post = entry.post
     _require_aware(post.published, f"post {post.id!r}: published")
     _require_aware(post.updated, f"post {post.id!r}: updated")
     title = xml_safe(post.title)
     return _Item(
-        id=entry_id(spec.tag_authority, post.id),
+        id=entry_id(tag_authority, post.id),
         url=entry.url,
         title=title,
         # RSS puts the content in <description> (no content:encoded) when there is no summary.
         summary=xml_safe(post.summary).strip() or title,
-        content_html=xml_safe(absolutize(post.html, spec.base_url)),
+        content_html=xml_safe(absolutize(post.html, base_url)),
         published=post.published,
         updated=post.updated,
         author=xml_safe(post.source or post.category.name),
@@ -168,6 +182,21 @@ class _RssAtomLinks(BaseExtension):
         return feed
 
 
+class _ArchiveMarker(BaseExtension):
+    """Add RFC 5005's ``<fh:archive/>`` to an archive document (Atom feed or RSS channel)."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS}
+
+    def extend_atom(self, feed: Any) -> Any:
+        xml_elem(f"{{{HISTORY_NS}}}archive", feed)
+        return feed
+
+    def extend_rss(self, feed: Any) -> Any:
+        xml_elem(f"{{{HISTORY_NS}}}archive", feed[0])
+        return feed
+
+
 def _extra_links(spec: FeedSpec) -> list[tuple[str, str]]:
     hubs = [("hub", hub) for hub in spec.hubs]
     return hubs + sorted(spec.links.items())
@@ -188,6 +217,8 @@ def _generator(spec: FeedSpec, fmt: FeedFormat) -> FeedGenerator:
     if fmt is FeedFormat.RSS:
         feed_ext = partial(_RssAtomLinks, _extra_links(spec))
         fg.register_extension("syndicate_links", feed_ext, None, atom=False, rss=True)
+    if spec.archive:
+        fg.register_extension("syndicate_archive", _ArchiveMarker, None, atom=True, rss=True)
     return fg
 
 

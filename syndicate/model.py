@@ -94,3 +94,41 @@ class StoreResult:
     post_id: str
     origin: str = ""
     error: str | None = None
+    #: Keys of the feeds this write changed (see ``feed_key``); empty when nothing changed.
+    feeds: tuple[str, ...] = ()
+
+
+#: The key of the site-wide feed; categories and tags are ``category/<slug>``, ``tag/<tag>``.
+SITE_FEED = "site"
+
+
+def feed_key(kind: str, name: str = "") -> str:
+    """Return the key of a feed: ``site``, ``category/<slug>`` or ``tag/<tag>``."""
+    if kind == SITE_FEED:
+        return SITE_FEED
+    if kind not in ("category", "tag") or not name:
+        raise ValueError(f"no feed of kind {kind!r} named {name!r}")
+    return f"{kind}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PostRef:
+    """A post's identity, title and dates without its body: enough to link to it."""
+
+    id: str
+    category: str
+    title: str
+    published: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed's change counter: bumped in the transaction that changes its entries."""
+
+    key: str
+    version: int
+    #: The time of the last real change (an entry added, edited or removed).
+    changed: datetime
+    #: The sequence number of the last entry that joined the feed (arrival order).
+    last_seq: int

@@ -72,6 +72,9 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("PAGE_SIZE", 20, "Posts per category or tag page.", _positive_int),
     Setting("FEED_MAX_AGE", 300, "Seconds feed readers may cache a feed (Cache-Control max-age).",
             _positive_int),
+    Setting("ARCHIVE_SIZE", 50,
+            "Entries per RFC 5005 archive page of a feed (in arrival order). Set it once: changing "
+            "it renumbers every archive page readers may have stored.", _positive_int),
     Setting("TAG_AUTHORITY", "syndicate.invalid,2021",
             "Authority of the `tag:` URIs used as feed entry ids. Set it once, before the first "
             "feed is published, and never change it: readers would see every entry again.",),
@@ -104,6 +107,7 @@ class Settings:
     sources: Path
     redis_url: str | None
     workers: int
+    archive_size: int = 50
 
     @property
     def tz(self) -> ZoneInfo:
@@ -170,6 +174,7 @@ def load_settings(
         sources=sources,
         redis_url=values["REDIS_URL"] or None,
         workers=values["WORKERS"],
+        archive_size=values["ARCHIVE_SIZE"],
     )
 
 

@@ -5,6 +5,7 @@ Every absolute URL is built from the BASE_URL setting, never from a request.
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -16,8 +17,13 @@ SITE_FEED_PATHS = {FeedFormat.ATOM: "/feed.xml", FeedFormat.RSS: "/feed.rss", Fe
 
 def post_path(post: Post, tz: ZoneInfo) -> str:
     """Return the canonical post path, the old site's Jekyll permalink."""
-    local = post.published.astimezone(tz)
-    return f"/{post.category.slug}/{local:%Y/%m/%d}/{quote(post.id, safe='')}.html"
+    return permalink(post.category.slug, post.published, post.id, tz)
+
+
+def permalink(slug: str, published: datetime, post_id: str, tz: ZoneInfo) -> str:
+    """Return the canonical path of the post ``post_id`` published in category ``slug``."""
+    local = published.astimezone(tz)
+    return f"/{slug}/{local:%Y/%m/%d}/{quote(post_id, safe='')}.html"
 
 
 def category_path(slug: str, fmt: FeedFormat | None = None) -> str:
@@ -32,6 +38,21 @@ def tag_path(tag: str, fmt: FeedFormat | None = None) -> str:
 
 def site_feed_path(fmt: FeedFormat) -> str:
     return SITE_FEED_PATHS[fmt]
+
+
+def feed_path(kind: str, key: str, fmt: FeedFormat) -> str:
+    """Return the path of the site, category or tag feed in one format."""
+    if kind == "category":
+        return category_path(key, fmt)
+    if kind == "tag":
+        return tag_path(key, fmt)
+    return site_feed_path(fmt)
+
+
+def archive_path(kind: str, key: str, page: int, fmt: FeedFormat) -> str:
+    """Return the path of an RFC 5005 archive document (page 1 holds the oldest entries)."""
+    base = "/feed" if kind == "site" else f"/{kind}/{quote(key, safe='')}"
+    return f"{base}/archive/{page}.{EXTENSIONS[fmt]}"
 
 
 def share_path(code: str) -> str:

@@ -92,3 +92,48 @@ post_tags = Table(
     Column("position", Integer, nullable=False, default=0),
     Index("ix_post_tags_tag_published", "tag", "published", "post_id"),
 )
+
+# -- feed versions, archives and WebSub (issue 3) -------------------------------------
+
+# One row per feed (`site`, `category/<slug>`, `tag/<tag>`), bumped in the transaction that
+# changes the feed's entries: requests read this one row to answer 304 before any rendering.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("version", Integer, nullable=False, default=0),
+    # The last real change: an entry added, edited or removed (Last-Modified).
+    Column("changed", UTCDateTime, nullable=False),
+    # The sequence number of the last entry that joined the feed.
+    Column("last_seq", Integer, nullable=False, default=0),
+)
+
+# Every feed's entries in arrival order: RFC 5005 archive page n holds the entries with
+# sequence numbers (n-1)*size+1 .. n*size, so a full page never changes membership.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("feed", String(400), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("post_id", String(200), ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("added", UTCDateTime, nullable=False),
+    Index("ux_feed_entries_feed_post", "feed", "post_id", unique=True),
+    Index("ix_feed_entries_post", "post_id"),
+)
+
+# WebSub publish pings waiting for delivery (one per hub and topic; a later change re-arms
+# a pending row by bumping `generation`, so a delivery in flight does not swallow it).
+websub_pings = Table(
+    "websub_pings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hub", String(1000), nullable=False),
+    Column("topic", String(1000), nullable=False),
+    Column("generation", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due", UTCDateTime, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Index("ux_websub_pings_hub_topic", "hub", "topic", unique=True),
+    Index("ix_websub_pings_due", "due"),
+)

@@ -18,6 +18,8 @@ from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
 from .schema import categories, post_categories, post_tags, posts
+from .feeds import FeedStoreMixin, feed_keys
+from .pings import PingStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Stay well under SQLite's bound-parameter limit in IN (...) lists.
@@ -68,7 +70,7 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store:
+class Store(FeedStoreMixin, PingStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
@@ -131,7 +133,7 @@ class Store:
             self._ensure_categories(conn, drafts.values(), now)
             results = [self._save_one(conn, draft, existing.get(key), now)
                        for key, draft in drafts.items()]
-            self._write_rows(conn, results)
+            self._write_rows(conn, results, now)
         return [result for result, _ in results]
 
     @staticmethod
@@ -157,7 +159,7 @@ class Store:
         for start in range(0, len(keys), CHUNK):
             rows = conn.execute(
                 select(posts.c.id, posts.c.key, posts.c.category, posts.c.fingerprint,
-                       posts.c.share_code, posts.c.updated)
+                       posts.c.share_code, posts.c.updated, posts.c.published)
                 .where(posts.c.key.in_(keys[start:start + CHUNK]))
             ).mappings()
             for row in rows:
@@ -195,7 +197,9 @@ class Store:
         self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime
     ) -> tuple[StoreResult, dict[str, Any] | None]:
         origin = draft.origins[-1]
+        before: tuple[list[str], list[str]] = ([], [])
         if old is not None:
+            before = (list(old["categories"]), list(old["tags"]))
             _add_new(old["categories"], draft.categories)
             _add_new(old["tags"], draft.tags)
             draft.id, draft.primary = old["id"], old["category"]
@@ -212,10 +216,14 @@ class Store:
             "summary": draft.data.summary, "fingerprint": print_, "created": now,
             "share_code": old["share_code"] if old else None,
             "_categories": draft.categories, "_tags": draft.tags, "_outcome": outcome,
+            "_old_categories": set(before[0]), "_old_tags": set(before[1]),
+            "_old_published": old["published"] if old else None,
         }
-        return StoreResult(outcome, draft.id, origin), row
+        keys = tuple(feed_keys(draft.categories, draft.tags))
+        return StoreResult(outcome, draft.id, origin, feeds=keys), row
 
-    def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]]) -> None:
+    def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]],
+                    now: datetime) -> None:
         rows = [row for _, row in results if row is not None]
         if not rows:
             return
@@ -228,23 +236,27 @@ class Store:
         for row in changed:
             values = {c: row[c] for c in columns if c not in ("id", "key", "created", "share_code")}
             conn.execute(posts.update().where(posts.c.id == row["id"]).values(**values))
-        ids = [row["id"] for row in changed]
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            conn.execute(post_categories.delete().where(post_categories.c.post_id.in_(chunk)))
-            conn.execute(post_tags.delete().where(post_tags.c.post_id.in_(chunk)))
+        # Memberships only accumulate: existing rows stay (and keep their feed sequence
+        # numbers); a moved publish date is copied to them, new ones are added.
+        for row in changed:
+            if row["_old_published"] != row["published"]:
+                for table in (post_categories, post_tags):
+                    conn.execute(table.update().where(table.c.post_id == row["id"])
+                                 .values(published=row["published"]))
         link_rows = [
             {"post_id": row["id"], "slug": slug, "published": row["published"], "position": i}
             for row in rows for i, slug in enumerate(row["_categories"])
+            if slug not in row["_old_categories"]
         ]
         tag_rows = [
             {"post_id": row["id"], "tag": tag, "published": row["published"], "position": i}
-            for row in rows for i, tag in enumerate(row["_tags"])
+            for row in rows for i, tag in enumerate(row["_tags"]) if tag not in row["_old_tags"]
         ]
         if link_rows:
             conn.execute(post_categories.insert(), link_rows)
         if tag_rows:
             conn.execute(post_tags.insert(), tag_rows)
+        self._record_feed_changes(conn, rows, now)
 
     def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Give each new post its share code, lengthening a code on a rare collision."""

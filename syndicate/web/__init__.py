@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import errors, feeds, pages, share
+from . import discovery, errors, feeds, pages, share
 from .converters import ShareCodeConverter
 
 
@@ -21,11 +21,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     store = overrides.pop("STORE", None)
     settings = load_settings(overrides, instance_path=instance)
     app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings)
-    app.extensions["syndicate"] = Syndicate(settings, store=store)
+    app.extensions["syndicate"] = core = Syndicate(settings, store=store)
     app.url_map.converters["code"] = ShareCodeConverter
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    # Outermost: well-formed feed requests are answered before Flask (see web/feeds.py).
+    app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)
-    for blueprint in (pages.bp, feeds.bp, share.bp):
+    for blueprint in (pages.bp, feeds.bp, share.bp, discovery.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
+    if settings.websub_hubs and not app.config["TESTING"]:
+        core.websub.start()  # also delivers pings other processes left queued
     return app

@@ -1,51 +1,194 @@
-"""Feed endpoints: per category, per tag and site-wide, in Atom, RSS and JSON Feed."""
+"""Feed endpoints: site, category and tag feeds, their RFC 5005 archives and deltas.
+
+One function, ``answer()``, makes every feed response: it asks the core for the document's
+validators (one state row), lets werkzeug's ``is_resource_modified`` decide on 304
+(If-None-Match first, If-Modified-Since compared as a date) *before* anything is rendered,
+and only then takes the bytes (or the gzip bytes) from the render-once cache.
+
+Two doors lead to it. ``FeedFastPath`` is WSGI middleware in front of Flask that answers
+well-formed feed requests directly: feed readers poll all day, and skipping Flask's
+request machinery doubles the requests a worker serves. Anything else (a legacy slug to
+redirect, an unknown feed, a bad parameter, an error) goes on to the Flask views below,
+which call the same ``answer()`` and leave errors to the site's error pages.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, request
+from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 
 from .. import urls
-from ..core import FeedRequest
-from ..errors import CategoryNotFound
-from ..feeds import media_type
+from ..cache import Rendered
+from ..core import FeedRequest, Syndicate
+from ..errors import CategoryNotFound, SyndicateError
+from ..feedview import FeedDocument, FeedQuery
 from ..model import FeedFormat
 from .context import core, redirect_to
 
 bp = Blueprint("feeds", __name__)
 
-FORMATS = {"atom": FeedFormat.ATOM, "rss": FeedFormat.RSS, "json": FeedFormat.JSON}
+FORMATS = {"atom": FeedFormat.ATOM, "rss": FeedFormat.RSS, "json": FeedFormat.JSON,
+           "xml": FeedFormat.ATOM}
+EXT = "<any(atom, rss, json):ext>"
+
+Headers = list[tuple[str, str]]
+Answer = tuple[str, Headers, bytes]
 
 
-def feed_response(feed: FeedRequest) -> Response:
-    """Render a feed and answer with validators, caching headers and 304 when current."""
-    body, updated = core().render_feed(feed)
-    response = Response(body, mimetype=None, content_type=media_type(feed.fmt))
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
-    response.last_modified = updated
-    response.cache_control.public = True
-    response.cache_control.max_age = core().settings.feed_max_age
-    response.vary.add("Accept-Encoding")
-    return response.make_conditional(request)
+def answer(syndicate: Syndicate, doc: FeedDocument, environ: dict[str, Any]) -> Answer:
+    """Return status, headers and body for a feed document: 304 when the client is current."""
+    return conditional(doc, environ, lambda: syndicate.feeds.render(doc))
 
 
-@bp.get("/category/<slug>.<any(atom, rss, json):ext>")
+def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered]) -> Answer:
+    """Answer for a document with validators (etag, last_modified, max_age, media_type,
+    links); ``render`` is called only when the client is not current."""
+    common = [("ETag", quote_etag(doc.etag, weak=True)),
+              ("Cache-Control", f"public, max-age={doc.max_age}"),
+              ("Vary", "Accept-Encoding")]
+    # Weak: the gzip and identity bytes of one version are the same document.
+    if not is_resource_modified(environ, etag=doc.etag, last_modified=doc.last_modified):
+        return "304 Not Modified", common, b""
+    rendered = render()
+    gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+    body = rendered.gzipped if gzip else rendered.body
+    headers = [("Content-Type", doc.media_type), ("Content-Length", str(len(body))),
+               ("Last-Modified", http_date(doc.last_modified)), *common]
+    if gzip:
+        headers.append(("Content-Encoding", "gzip"))
+    if doc.links:
+        headers.append(("Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in doc.links)))
+    return "200 OK", headers, body
+
+
+_GZIP: dict[str | None, bool] = {}
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Tell whether an Accept-Encoding header allows gzip (q=0 refuses; * counts)."""
+    found = _GZIP.get(header)
+    if found is None:
+        found = bool(header) and parse_accept_header(header)["gzip"] > 0
+        if len(_GZIP) < 1000:
+            _GZIP[header] = found
+    return found
+
+
+def _flask_response(doc: FeedDocument) -> Response:
+    status, headers, body = answer(core(), doc, request.environ)
+    return Response(body, status=status, headers=headers)
+
+
+def _query() -> FeedQuery:
+    return FeedQuery.parse(request.args.get("since"), request.args.get("limit"))
+
+
+# -- Flask views (every feed URL; errors and redirects happen here) -------------------
+
+
+@bp.get(f"/category/<slug>.{EXT}")
 def category_feed(slug: str, ext: str) -> Response:
     if core().store.category(slug) is None:
         target = core().canonical_slug(slug)
         if target:
             return redirect_to(urls.category_path(target, FORMATS[ext]), 301)
         raise CategoryNotFound(f"没有这个分类：{slug}")
-    return feed_response(FeedRequest("category", slug, FORMATS[ext]))
+    feed = FeedRequest("category", slug, FORMATS[ext])
+    return _flask_response(core().feeds.document(feed, _query()))
 
 
-@bp.get("/tag/<tag>.<any(atom, rss, json):ext>")
+@bp.get(f"/tag/<tag>.{EXT}")
 def tag_feed(tag: str, ext: str) -> Response:
-    return feed_response(FeedRequest("tag", tag, FORMATS[ext]))
+    feed = FeedRequest("tag", tag, FORMATS[ext])
+    return _flask_response(core().feeds.document(feed, _query()))
 
 
 @bp.get("/feed.xml", defaults={"ext": "atom"})
 @bp.get("/feed.<any(rss, json):ext>")
 def site_feed(ext: str) -> Response:
-    return feed_response(FeedRequest("site", "", FORMATS[ext]))
+    feed = FeedRequest("site", "", FORMATS[ext])
+    return _flask_response(core().feeds.document(feed, _query()))
+
+
+@bp.get(f"/category/<slug>/archive/<int:page>.{EXT}")
+def category_archive(slug: str, page: int, ext: str) -> Response:
+    if core().store.category(slug) is None:
+        target = core().canonical_slug(slug)
+        if target:
+            path = urls.archive_path("category", target, page, FORMATS[ext])
+            return redirect_to(path, 301)
+        raise CategoryNotFound(f"没有这个分类：{slug}")
+    return _flask_response(core().feeds.archive(FeedRequest("category", slug, FORMATS[ext]), page))
+
+
+@bp.get(f"/tag/<tag>/archive/<int:page>.{EXT}")
+def tag_archive(tag: str, page: int, ext: str) -> Response:
+    return _flask_response(core().feeds.archive(FeedRequest("tag", tag, FORMATS[ext]), page))
+
+
+@bp.get(f"/feed/archive/<int:page>.{EXT}")
+def site_archive(page: int, ext: str) -> Response:
+    return _flask_response(core().feeds.archive(FeedRequest("site", "", FORMATS[ext]), page))
+
+
+# -- the fast path ---------------------------------------------------------------------
+
+_FEED_RE = re.compile(r"^/(?:feed\.(xml|rss|json)|(category|tag)/([^/]+)\.(atom|rss|json))$")
+_ARCHIVE_RE = re.compile(
+    r"^/(?:feed|(category|tag)/([^/]+))/archive/([1-9][0-9]{0,8})\.(atom|rss|json)$")
+
+
+class FeedFastPath:
+    """WSGI middleware: answer well-formed feed GET/HEAD requests without Flask."""
+
+    def __init__(self, syndicate: Syndicate, app: Any) -> None:
+        self.syndicate = syndicate
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET" or method == "HEAD":
+            try:
+                found = self._answer(environ)
+            except (SyndicateError, UnicodeError):
+                found = None  # the Flask views answer with the right error or redirect
+            if found is not None:
+                status, headers, body = found
+                start_response(status, headers)
+                return [b""] if method == "HEAD" else [body]
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _answer(self, environ: dict[str, Any]) -> Answer | None:
+        path = environ.get("PATH_INFO", "")
+        match = _FEED_RE.match(path)
+        if match is not None:
+            site_ext, kind, name, ext = match.groups()
+            feed = (FeedRequest("site", "", FORMATS[site_ext]) if site_ext
+                    else FeedRequest(kind, _decode(name), FORMATS[ext]))
+            doc = self.syndicate.feeds.document(feed, _fast_query(environ))
+            return answer(self.syndicate, doc, environ)
+        match = _ARCHIVE_RE.match(path)
+        if match is not None:
+            kind, name, page, ext = match.groups()
+            feed = FeedRequest(kind or "site", _decode(name) if kind else "", FORMATS[ext])
+            return answer(self.syndicate, self.syndicate.feeds.archive(feed, int(page)), environ)
+        return None
+
+
+def _decode(segment: str) -> str:
+    """WSGI hands the path over as latin-1; the URL's bytes are UTF-8."""
+    return segment.encode("latin-1").decode("utf-8")
+
+
+def _fast_query(environ: dict[str, Any]) -> FeedQuery | None:
+    raw = environ.get("QUERY_STRING")
+    if not raw:
+        return None
+    args = parse_qs(raw, keep_blank_values=True)
+    since, limit = args.get("since"), args.get("limit")
+    return FeedQuery.parse(since[0] if since else None, limit[0] if limit else None)

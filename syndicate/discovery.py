@@ -1,0 +1,224 @@
+"""Discovery documents: OPML of the category feeds, sitemaps, a news sitemap, robots.txt.
+
+Like feeds, each document has validators derived from the site feed's version (every post
+change bumps it), so it is rendered once per change and answered with 304 otherwise.
+No Flask here: the web layer serves these through the same conditional ``answer()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+from . import urls
+from .errors import NotFound
+from .text import xml_safe
+from .model import SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
+
+if TYPE_CHECKING:
+    from .core import Syndicate
+
+#: The sitemap protocol's limit of URLs per file; past it /sitemap.xml becomes an index.
+SITEMAP_LIMIT = 50_000
+#: Google News sitemaps: articles of the last two days, at most 1,000.
+NEWS_WINDOW = timedelta(hours=48)
+NEWS_LIMIT = 1000
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
+FORMAT_LABELS = {FeedFormat.ATOM: "Atom", FeedFormat.RSS: "RSS", FeedFormat.JSON: "JSON Feed"}
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+ET.register_namespace("", SITEMAP_NS)
+ET.register_namespace("news", NEWS_NS)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A discovery document's validators and how to build its bytes."""
+
+    etag: str
+    last_modified: datetime
+    media_type: str
+    build: Callable[[], bytes]
+    max_age: int = 300
+    links: tuple[tuple[str, str], ...] = ()
+
+
+class Discovery:
+    """OPML, sitemaps and robots.txt of one Syndicate core."""
+
+    def __init__(self, core: Syndicate) -> None:
+        self.core = core
+
+    def _site(self) -> FeedState:
+        return self.core.store.feed_state(SITE_FEED) or FeedState(SITE_FEED, 0, EPOCH, 0)
+
+    def _document(self, name: str, media_type: str, build: Callable[[], bytes],
+                  *extra: object) -> Document:
+        site = self._site()
+        text = "|".join(map(str, (self.core.feeds.salt, name, site.version, site.changed, SITEMAP_LIMIT,
+                                  *extra)))
+        etag = hashlib.sha1(text.encode()).hexdigest()[:24]
+        return Document(etag, site.changed, media_type, build, self.core.settings.feed_max_age)
+
+    # -- OPML ------------------------------------------------------------------------
+
+    def opml(self, fmt: FeedFormat | None = None) -> Document:
+        """Every category feed: each category with its three formats, or one format flat."""
+        return self._document("opml", "text/x-opml; charset=utf-8", lambda: self._opml(fmt), fmt)
+
+    def _opml(self, fmt: FeedFormat | None) -> bytes:
+        core, site = self.core, self.core.settings.site_title
+        root = ET.Element("opml", version="2.0")
+        head = ET.SubElement(root, "head")
+        ET.SubElement(head, "title").text = f"{site}：分类订阅"
+        ET.SubElement(head, "dateModified").text = format_datetime(
+            self._site().changed.astimezone(UTC), usegmt=True)
+        ET.SubElement(head, "ownerName").text = site
+        ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+        body = ET.SubElement(root, "body")
+        for category in core.store.categories():
+            name = xml_safe(category.name)
+            page = core.url(urls.category_path(category.slug))
+            if fmt is not None:
+                ET.SubElement(body, "outline", type="rss", text=name, title=name,
+                              xmlUrl=core.url(urls.category_path(category.slug, fmt)), htmlUrl=page)
+                continue
+            group = ET.SubElement(body, "outline", text=name, title=name)
+            for each in FeedFormat:
+                label = f"{name}（{FORMAT_LABELS[each]}）"
+                ET.SubElement(group, "outline", type="rss", text=label, title=label,
+                              xmlUrl=core.url(urls.category_path(category.slug, each)),
+                              htmlUrl=page)
+        return _xml(root)
+
+    # -- sitemaps --------------------------------------------------------------------
+
+    def sitemap(self) -> Document:
+        """All pages in one urlset, or past SITEMAP_LIMIT URLs a sitemap index."""
+        return self._document("sitemap", "application/xml; charset=utf-8", self._sitemap)
+
+    def _is_index(self) -> bool:
+        return 1 + len(self.core.store.categories()) + self._site().last_seq > SITEMAP_LIMIT
+
+    def _sitemap(self) -> bytes:
+        if not self._is_index():
+            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+            self._page_urls(root)
+            self._post_urls(root, self.core.store.site_refs(1, self._site().last_seq))
+            return _xml(root)
+        root = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
+        site = self._site()
+        parts = [urls_sitemap_pages()] + [urls_sitemap_posts(n) for n in range(1, self._parts() + 1)]
+        for path in parts:
+            entry = ET.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
+            ET.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = self.core.url(path)
+            ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(site.changed)
+        return _xml(root)
+
+    def _parts(self) -> int:
+        return max(1, -(-self._site().last_seq // SITEMAP_LIMIT))
+
+    def sitemap_pages(self) -> Document:
+        """The home page and every category page (a part of the sitemap index)."""
+        def build() -> bytes:
+            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+            self._page_urls(root)
+            return _xml(root)
+        return self._document("sitemap-pages", "application/xml; charset=utf-8", build)
+
+    def sitemap_posts(self, part: int) -> Document:
+        """Posts in arrival order, SITEMAP_LIMIT per part (a part of the sitemap index)."""
+        if not 1 <= part <= self._parts():
+            raise NotFound(f"没有这个站点地图：{part}")
+
+        def build() -> bytes:
+            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+            first = (part - 1) * SITEMAP_LIMIT + 1
+            self._post_urls(root, self.core.store.site_refs(first, first + SITEMAP_LIMIT - 1))
+            return _xml(root)
+        return self._document("sitemap-posts", "application/xml; charset=utf-8", build, part)
+
+    def _page_urls(self, root: ET.Element) -> None:
+        store = self.core.store
+        categories = store.categories()
+        states = store.feed_states([feed_key("category", c.slug) for c in categories])
+        _url(root, self.core.url("/"), self._site().changed)
+        for category in categories:
+            state = states.get(feed_key("category", category.slug))
+            _url(root, self.core.url(urls.category_path(category.slug)),
+                 state.changed if state else None)
+
+    def _post_urls(self, root: ET.Element, refs: list[PostRef]) -> None:
+        for ref in refs:
+            _url(root, self._post_url(ref), ref.updated)
+
+    def _post_url(self, ref: PostRef) -> str:
+        return self.core.url(urls.permalink(ref.category, ref.published, ref.id, self.core.tz))
+
+    def news_sitemap(self, now: datetime | None = None) -> Document:
+        """Google News sitemap: the posts published in the last 48 hours."""
+        now = now or datetime.now(UTC)
+        start = now.replace(minute=0, second=0, microsecond=0) - NEWS_WINDOW
+        doc = self._document("news", "application/xml; charset=utf-8",
+                             lambda: self._news(start), start)
+        return Document(doc.etag, max(doc.last_modified, start), doc.media_type, doc.build,
+                        doc.max_age)
+
+    def _news(self, start: datetime) -> bytes:
+        root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+        site = self.core.settings.site_title
+        for ref in self.core.store.refs_published_since(start, NEWS_LIMIT):
+            url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
+            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = self._post_url(ref)
+            news = ET.SubElement(url, f"{{{NEWS_NS}}}news")
+            publication = ET.SubElement(news, f"{{{NEWS_NS}}}publication")
+            ET.SubElement(publication, f"{{{NEWS_NS}}}name").text = site
+            ET.SubElement(publication, f"{{{NEWS_NS}}}language").text = "zh-cn"
+            ET.SubElement(news, f"{{{NEWS_NS}}}publication_date").text = _w3c(ref.published)
+            ET.SubElement(news, f"{{{NEWS_NS}}}title").text = xml_safe(ref.title)
+        return _xml(root)
+
+    # -- robots.txt ------------------------------------------------------------------
+
+    def robots(self) -> str:
+        return "\n".join([
+            "User-agent: *",
+            "Disallow: /api/",
+            "",
+            f"Sitemap: {self.core.url(SITEMAP_PATH)}",
+            f"Sitemap: {self.core.url(NEWS_SITEMAP_PATH)}",
+            "",
+        ])
+
+
+SITEMAP_PATH = "/sitemap.xml"
+NEWS_SITEMAP_PATH = "/sitemap-news.xml"
+
+
+def urls_sitemap_pages() -> str:
+    return "/sitemap-pages.xml"
+
+
+def urls_sitemap_posts(part: int) -> str:
+    return f"/sitemap-posts-{part}.xml"
+
+
+def _url(root: ET.Element, loc: str, lastmod: datetime | None) -> None:
+    url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
+    ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = loc
+    if lastmod is not None and lastmod > EPOCH:
+        ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(lastmod)
+
+
+def _w3c(when: datetime) -> str:
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _xml(root: ET.Element) -> bytes:
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,263 @@
+"""Feed documents as HTTP sees them: validators first, bytes (rendered once) only when needed.
+
+``FeedView.document()`` reads the feed's state row (one indexed row, or no query at all on
+SQLite while nothing was committed) and returns the document's validators: an ETag from
+(feed, format, version, query) and Last-Modified, the time of the feed's last real change.
+Only when the client is not current does ``FeedView.render()`` fetch posts and render, once
+per version, through the RenderCache.
+
+Documents of one feed (``site``, ``category/<slug>``, ``tag/<tag>``):
+
+- the subscription document: the newest ``FEED_SIZE`` entries by publish date, plus the
+  entries that arrived since the last full archive page (so that the subscription
+  document and the archives together hold every entry, even a late, back-dated one);
+- RFC 5005 archive pages: page n holds the entries that arrived n-th in groups of
+  ``ARCHIVE_SIZE`` (oldest first); a full page keeps its entries for ever. The page after
+  the last full one is served too, as it fills up, without ``fh:archive``;
+- deltas: ``?since=<RFC 3339 time or post id>`` and ``?limit=``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from . import __version__, urls
+from .cache import RenderCache, Rendered
+from .errors import CategoryNotFound, InvalidInput
+from .feeds import FeedEntry, FeedSpec, build_feed, media_type
+from .model import FeedFormat, FeedState, Post, feed_key
+
+if TYPE_CHECKING:
+    from .core import FeedRequest, Syndicate
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: Cache lifetime of a full archive page: its entries never change (an edit may).
+ARCHIVE_MAX_AGE = 7 * 24 * 3600
+#: The most entries one ``?limit=`` may ask for.
+MAX_LIMIT = 500
+#: Bump when the feed output changes, so every ETag changes with it.
+RENDER_REVISION = "3"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """A delta request: entries newer than a time or a post, at most ``limit`` of them."""
+
+    since: datetime | None = None
+    after: str | None = None
+    limit: int | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, limit: str | None) -> FeedQuery:
+        """Read ``?since=`` (RFC 3339 date-time or post id) and ``?limit=`` (1..MAX_LIMIT)."""
+        query = cls(limit=_parse_limit(limit) if limit is not None else None)
+        since = (since or "").strip()
+        if not since:
+            return query
+        when = _parse_time(since)
+        if when is not None:
+            return cls(since=when, limit=query.limit)
+        if any(c in since for c in "/?#") or len(since) > 200:
+            raise InvalidInput(f"since: {since!r} is neither an RFC 3339 date-time nor a post id")
+        return cls(after=since, limit=query.limit)
+
+    @property
+    def empty(self) -> bool:
+        return self.since is None and self.after is None and self.limit is None
+
+    def urlencoded(self) -> str:
+        """The canonical query string of this delta ('' for the plain feed)."""
+        pairs: list[tuple[str, str]] = []
+        if self.since is not None:
+            pairs.append(("since", self.since.astimezone(UTC).isoformat().replace("+00:00", "Z")))
+        if self.after is not None:
+            pairs.append(("since", self.after))
+        if self.limit is not None:
+            pairs.append(("limit", str(self.limit)))
+        return urlencode(pairs)
+
+
+def _parse_limit(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit: {raw!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _parse_time(raw: str) -> datetime | None:
+    """Parse an RFC 3339 date-time; None if it is not one (then it may be a post id)."""
+    if len(raw) < 20 or raw[4:5] != "-" or raw[10:11] not in ("T", "t", " "):
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise InvalidInput(f"since: {raw!r} is not a valid RFC 3339 date-time") from None
+    if when.tzinfo is None:
+        raise InvalidInput(f"since: {raw!r} has no time zone offset (add Z or +08:00)")
+    return when
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDocument:
+    """One document of a feed, with the validators and headers HTTP needs."""
+
+    request: FeedRequest
+    state: FeedState
+    query: FeedQuery = field(default_factory=FeedQuery)
+    #: The archive page number, or None for the subscription document or a delta.
+    page: int | None = None
+    etag: str = ""
+    last_modified: datetime = EPOCH
+    max_age: int = 300
+    #: (rel, URL) pairs for the HTTP Link header: hubs and self (WebSub discovery).
+    links: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def media_type(self) -> str:
+        return media_type(self.request.fmt)
+
+
+class FeedView:
+    """Feed documents of one Syndicate core: validators, archives, deltas, rendering."""
+
+    def __init__(self, core: Syndicate) -> None:
+        self.core = core
+        settings = core.settings
+        self.archive_size = settings.archive_size
+        self.cache = RenderCache(redis_url=settings.redis_url)
+        # Everything besides the feed's own version that shapes its bytes.
+        self.salt = "|".join(map(str, (
+            RENDER_REVISION, __version__, settings.base_url, settings.site_title,
+            settings.feed_size, settings.archive_size, settings.tag_authority, settings.timezone,
+            ",".join(settings.websub_hubs))))
+
+    # -- validators (cheap) ----------------------------------------------------------
+
+    def state(self, request: FeedRequest) -> FeedState:
+        """The feed's committed state; NotFound for a category or tag without entries."""
+        key = feed_key(request.kind, request.key)
+        state = self.core.store.feed_state(key)
+        if state is not None:
+            return state
+        if request.kind == "site":
+            return FeedState(key, 0, EPOCH, 0)
+        what = "分类" if request.kind == "category" else "标签"
+        raise CategoryNotFound(f"没有这个{what}：{request.key}")
+
+    def document(self, request: FeedRequest, query: FeedQuery | None = None) -> FeedDocument:
+        """The subscription document or a delta, with its validators; no rendering."""
+        query = query or FeedQuery()
+        state = self.state(request)
+        variant = query.urlencoded()
+        links: tuple[tuple[str, str], ...] = ()
+        if query.empty and self.core.settings.websub_hubs:
+            links = (*(("hub", hub) for hub in self.core.settings.websub_hubs),
+                     ("self", self.core.url(urls.feed_path(request.kind, request.key, request.fmt))))
+        return FeedDocument(
+            request, state, query, None,
+            etag=self._etag(state.key, request.fmt, state.version, state.changed, variant),
+            last_modified=state.changed, max_age=self.core.settings.feed_max_age, links=links)
+
+    def archive(self, request: FeedRequest, page: int) -> FeedDocument:
+        """Archive page ``page`` (1 = oldest) with its validators; NotFound past the last."""
+        state = self.state(request)
+        full = state.last_seq // self.archive_size
+        if not 1 <= page <= full + 1:
+            raise CategoryNotFound(f"没有这一页归档：{page}")
+        count, changed = self.core.store.feed_range_stats(state.key, *self._range(page))
+        complete = page <= full
+        return FeedDocument(
+            request, state, FeedQuery(), page,
+            etag=self._etag(state.key, request.fmt, "archive", page, count, changed, complete),
+            last_modified=changed or state.changed,
+            max_age=ARCHIVE_MAX_AGE if complete else self.core.settings.feed_max_age)
+
+    def _etag(self, *parts: object) -> str:
+        text = "|".join(map(str, (self.salt, *parts)))
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:24]
+
+    def _range(self, page: int) -> tuple[int, int]:
+        return (page - 1) * self.archive_size + 1, page * self.archive_size
+
+    # -- bytes (rendered once per version) -------------------------------------------
+
+    def render(self, doc: FeedDocument) -> Rendered:
+        """The document's bytes and gzip, from the cache or rendered now."""
+        return self.cache.get_or_render(doc.etag, lambda: self._render(doc))
+
+    def _render(self, doc: FeedDocument) -> bytes:
+        request, state = doc.request, doc.state
+        if doc.page is not None:
+            posts = self.core.store.feed_range(state.key, *self._range(doc.page))
+            return self._build(doc, posts, self._archive_links(doc), EPOCH)
+        if not doc.query.empty:
+            return self._build(doc, self._delta(doc), {}, state.changed)
+        posts = self.core.store.feed_latest(state.key, self.core.settings.feed_size)
+        full = state.last_seq // self.archive_size
+        if state.last_seq > full * self.archive_size:
+            seen = {p.id for p in posts}
+            tail = self.core.store.feed_range(state.key, full * self.archive_size + 1, state.last_seq)
+            posts += [p for p in tail if p.id not in seen]
+        links = {}
+        if full:
+            older = self._archive_url(request, full)
+            links = {"next": older} if request.fmt is FeedFormat.JSON else {"prev-archive": older}
+        return self._build(doc, posts, links, state.changed)
+
+    def _delta(self, doc: FeedDocument) -> list[Post]:
+        query, key = doc.query, doc.state.key
+        limit = query.limit or self.core.settings.feed_size
+        if query.after is None and query.since is None:
+            return self.core.store.feed_latest(key, limit)
+        after_seq = None
+        if query.after is not None:
+            after_seq = self.core.store.feed_seq(key, query.after)
+            if after_seq is None:
+                raise InvalidInput(f"since: this feed has no post {query.after!r}")
+        return self.core.store.feed_newer(key, after_seq=after_seq, since=query.since, limit=limit)
+
+    def _archive_url(self, request: FeedRequest, page: int) -> str:
+        return self.core.url(urls.archive_path(request.kind, request.key, page, request.fmt))
+
+    def _archive_links(self, doc: FeedDocument) -> dict[str, str]:
+        request, page = doc.request, doc.page or 1
+        full = doc.state.last_seq // self.archive_size
+        if request.fmt is FeedFormat.JSON:  # JSON Feed pages: next_url leads to older items
+            return {"next": self._archive_url(request, page - 1)} if page > 1 else {}
+        links = {"current": self.core.url(urls.feed_path(request.kind, request.key, request.fmt))}
+        if page > 1:
+            links["prev-archive"] = self._archive_url(request, page - 1)
+        if page <= full:
+            links["next-archive"] = self._archive_url(request, page + 1)
+        return links
+
+    def _build(self, doc: FeedDocument, posts: list[Post], links: dict[str, str],
+               updated: datetime) -> bytes:
+        request, core = doc.request, self.core
+        title, html_path = core.feed_title(request)
+        if doc.page is not None:
+            self_urls = {f: core.url(urls.archive_path(request.kind, request.key, doc.page, f))
+                         for f in FeedFormat}
+            updated = doc.last_modified
+        else:
+            suffix = "?" + doc.query.urlencoded() if not doc.query.empty else ""
+            self_urls = {f: core.url(p) + suffix for f, p in core.feed_paths(request).items()}
+        spec = FeedSpec(
+            feed_id=f"tag:{core.settings.tag_authority}:{request.kind}/{request.key}",
+            title=title,
+            description=f"{title}：最新消息",
+            html_url=core.url(html_path),
+            self_urls=self_urls,
+            updated=updated if doc.state.version else EPOCH,
+            base_url=core.settings.base_url,
+            tag_authority=core.settings.tag_authority,
+            author=core.settings.site_title,
+            hubs=tuple(hub for rel, hub in doc.links if rel == "hub"),
+            links=links,
+            archive=doc.page is not None and doc.page <= doc.state.last_seq // self.archive_size,
+        )
+        entries = [FeedEntry(post=p, url=core.post_url(p)) for p in posts]
+        return build_feed(spec, entries, request.fmt)

@@ -1,0 +1,216 @@
+"""Feed versions and arrival order: what conditional GET, archives and deltas read.
+
+Every write that changes a feed's entries bumps that feed's row in ``feeds`` (version,
+time of the change) inside the same transaction, and gives each post that joins a feed
+the next sequence number of that feed. Rows are locked in key order, so concurrent
+writers on PostgreSQL neither deadlock nor interleave sequence numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
+
+from ..model import SITE_FEED, FeedState, Outcome, Post, PostRef, article_key, feed_key
+from .feedstate import FeedStateReader
+from .schema import feed_entries, feeds, post_categories, post_tags, posts
+
+CHUNK = 500
+#: Last-Modified has whole seconds: each change moves it on by at least one, so a client
+#: that polled within the second of a change still sees the next one.
+TICK = timedelta(seconds=1)
+
+
+def feed_keys(categories: Iterable[str], tags: Iterable[str]) -> list[str]:
+    """Return the keys of the feeds a post with these categories and tags appears in."""
+    return [SITE_FEED, *(feed_key("category", c) for c in categories),
+            *(feed_key("tag", t) for t in tags)]
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
+                               keys: list[str]) -> None:
+    """INSERT rows, skipping those whose ``keys`` already exist (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+
+
+class FeedStoreMixin:
+    """The Store's feed state: versions, arrival order, archives, deltas, sitemap rows."""
+
+    engine: Engine
+    _state_reader: FeedStateReader | None = None
+
+    def _connect(self, write: bool = False) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _ordered(self, id_query: Any) -> list[Post]:
+        raise NotImplementedError
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _record_feed_changes(self, conn: Connection, rows: Sequence[dict[str, Any]],
+                             now: datetime) -> None:
+        """Bump every feed the written rows appear in; new members get sequence numbers."""
+        touched: set[str] = set()
+        joined: dict[str, list[tuple[datetime, str]]] = {}
+        for row in rows:
+            touched.update(feed_keys(row["_categories"], row["_tags"]))
+            old_cats, old_tags = row.get("_old_categories", set()), row.get("_old_tags", set())
+            new = [SITE_FEED] if row["_outcome"] is Outcome.NEW else []
+            new += feed_keys([c for c in row["_categories"] if c not in old_cats],
+                             [t for t in row["_tags"] if t not in old_tags])[1:]
+            for key in new:
+                joined.setdefault(key, []).append((row["published"], row["id"]))
+        self._bump_feeds(conn, touched, joined, now)
+
+    def _bump_feeds(self, conn: Connection, touched: Collection[str],
+                    joined: dict[str, list[tuple[datetime, str]]], now: datetime) -> None:
+        keys = sorted(touched)
+        if not keys:
+            return
+        insert_ignoring_duplicates(
+            conn, feeds, [{"key": k, "version": 0, "changed": now, "last_seq": 0} for k in keys],
+            ["key"])
+        current: dict[str, Any] = {}
+        for chunk in _chunks(keys):
+            query = (select(feeds.c.key, feeds.c.version, feeds.c.changed, feeds.c.last_seq)
+                     .where(feeds.c.key.in_(chunk)).order_by(feeds.c.key).with_for_update())
+            current.update((row.key, row) for row in conn.execute(query))
+        updates, entries = [], []
+        for key in keys:
+            row = current[key]
+            # Within a batch, posts join in date order, so a bulk import archives by date.
+            members = sorted(joined.get(key, ()))
+            for seq, (_published, post_id) in enumerate(members, row.last_seq + 1):
+                entries.append({"feed": key, "seq": seq, "post_id": post_id, "added": now})
+            changed = now if row.version == 0 else max(now, row.changed.replace(microsecond=0) + TICK)
+            updates.append({"k": key, "v": row.version + 1, "c": changed,
+                            "s": row.last_seq + len(members)})
+        conn.execute(feeds.update().where(feeds.c.key == bindparam("k"))
+                     .values(version=bindparam("v"), changed=bindparam("c"), last_seq=bindparam("s")),
+                     updates)
+        if entries:
+            conn.execute(feed_entries.insert(), entries)
+
+    def touch_feeds(self, keys: Iterable[str], when: datetime) -> None:
+        """Record that these feeds' entries changed at ``when`` (e.g. after deleting posts)."""
+        with self._connect(write=True) as conn:
+            self._bump_feeds(conn, set(keys), {}, when)
+
+    def feed_keys_of(self, post_ids: Sequence[str]) -> set[str]:
+        """Return the keys of every feed these posts appear in (call before deleting them)."""
+        found: set[str] = set()
+        with self._connect() as conn:
+            for chunk in _chunks(list(post_ids)):
+                found.update(conn.execute(select(feed_entries.c.feed).distinct()
+                                          .where(feed_entries.c.post_id.in_(chunk))).scalars())
+        return found
+
+    # -- reading state ---------------------------------------------------------------
+
+    def feed_state(self, key: str) -> FeedState | None:
+        """Return the committed state of one feed (cheap: the hot path of every feed request)."""
+        if self._state_reader is None:
+            self._state_reader = FeedStateReader(self.engine)
+        return self._state_reader.get(key)
+
+    def feed_states(self, keys: Sequence[str]) -> dict[str, FeedState]:
+        found: dict[str, FeedState] = {}
+        with self._connect() as conn:
+            for chunk in _chunks(list(keys)):
+                for row in conn.execute(select(feeds).where(feeds.c.key.in_(chunk))):
+                    found[row.key] = FeedState(row.key, row.version, row.changed, row.last_seq)
+        return found
+
+    # -- reading entries -------------------------------------------------------------
+
+    def feed_range(self, key: str, first: int, last: int) -> list[Post]:
+        """The posts with sequence numbers ``first``..``last`` (an archive page), oldest first."""
+        ids = (select(feed_entries.c.post_id)
+               .where(feed_entries.c.feed == key, feed_entries.c.seq.between(first, last))
+               .order_by(feed_entries.c.seq))
+        return self._ordered(ids)
+
+    def feed_range_stats(self, key: str, first: int, last: int) -> tuple[int, datetime | None]:
+        """Count the entries of a sequence range and return its last change (added or edited)."""
+        query = (select(func.count(), func.max(feed_entries.c.added), func.max(posts.c.updated))
+                 .select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
+                 .where(feed_entries.c.feed == key, feed_entries.c.seq.between(first, last)))
+        with self._connect() as conn:
+            count, added, updated = conn.execute(query).one()
+        stamps = [t for t in (added, updated) if t is not None]
+        return int(count or 0), max(stamps) if stamps else None
+
+    def feed_seq(self, key: str, post_id: str) -> int | None:
+        """Return the sequence number of a post (either infoCode form) in a feed."""
+        query = (select(feed_entries.c.seq)
+                 .select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
+                 .where(feed_entries.c.feed == key, posts.c.key == article_key(post_id)))
+        with self._connect() as conn:
+            return conn.execute(query).scalar()
+
+    def feed_newer(self, key: str, *, after_seq: int | None = None, since: datetime | None = None,
+                   limit: int) -> list[Post]:
+        """Entries that joined the feed after ``after_seq``, or joined or changed after
+        ``since``; the newest ``limit`` of them by publish date."""
+        conditions = []
+        if after_seq is not None:
+            conditions.append(feed_entries.c.seq > after_seq)
+        if since is not None:
+            conditions.append(or_(feed_entries.c.added > since, posts.c.updated > since))
+        ids = (select(feed_entries.c.post_id)
+               .select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
+               .where(feed_entries.c.feed == key, and_(*conditions))
+               .order_by(posts.c.published.desc(), posts.c.id.desc()).limit(limit))
+        return self._ordered(ids)
+
+    def feed_latest(self, key: str, limit: int) -> list[Post]:
+        """The newest ``limit`` entries of a feed by publish date (ties by id)."""
+        kind, _, name = key.partition("/")
+        if kind == "category":
+            table: Any = post_categories
+            ids = select(table.c.post_id).where(table.c.slug == name)
+        elif kind == "tag":
+            table = post_tags
+            ids = select(table.c.post_id).where(table.c.tag == name)
+        else:
+            table = posts
+            ids = select(posts.c.id)
+        column = table.c.id if table is posts else table.c.post_id
+        return self._ordered(ids.order_by(table.c.published.desc(), column.desc()).limit(limit))
+
+    # -- sitemaps --------------------------------------------------------------------
+
+    def site_refs(self, first: int, last: int) -> list[PostRef]:
+        """Links to the posts with site sequence numbers ``first``..``last``."""
+        query = (_ref_query().select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
+                 .where(feed_entries.c.feed == SITE_FEED, feed_entries.c.seq.between(first, last))
+                 .order_by(feed_entries.c.seq))
+        return self._refs(query)
+
+    def refs_published_since(self, since: datetime, limit: int) -> list[PostRef]:
+        """Links to the posts published since ``since``, newest first."""
+        query = (_ref_query().where(posts.c.published >= since)
+                 .order_by(posts.c.published.desc(), posts.c.id.desc()).limit(limit))
+        return self._refs(query)
+
+    def _refs(self, query: Any) -> list[PostRef]:
+        with self._connect() as conn:
+            return [PostRef(r.id, r.category, r.title, r.published, r.updated)
+                    for r in conn.execute(query)]
+
+
+def _ref_query() -> Any:
+    return select(posts.c.id, posts.c.category, posts.c.title, posts.c.published, posts.c.updated)
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
