@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,6 +59,7 @@ def import_(paths: tuple[Path, ...], progress: bool | None) -> None:
     with click.progressbar(length=len(files), label="Importing", file=sys.stderr,
                            hidden=not show) as bar:
         core.import_files(files, report, progress=lambda _path: bar.update(1))
+    core.close()  # deliver the WebSub pings before exiting (undelivered ones stay queued)
     for origin, message in report.failures:
         click.echo(f"FAILED {origin}: {message}", err=True)
     click.echo(f"{len(files)} files: {report.summary()}")
@@ -93,3 +95,124 @@ def serve(host: str, port: int, workers: int | None, server: str) -> None:
     core.init()
     core.store.dispose()
     run(server, host, port, workers or settings.workers)
+
+
+# -- upstream sources ---------------------------------------------------------------------
+
+
+def _sources(core: Syndicate):  # type: ignore[no-untyped-def]
+    try:
+        return core.sources()
+    except SyndicateError as error:
+        fail(str(error))
+
+
+@main.command(help="Poll upstream sources once now (default: all of them) and print what each did. "
+                   "Exits 1 if any source failed.")
+@click.argument("names", nargs=-1)
+def fetch(names: tuple[str, ...]) -> None:
+    from .ingest.poll import Status, make_poller
+
+    core = make_core()
+    core.init()
+    sources = _sources(core)
+    known = {source.name for source in sources}
+    for name in names:
+        if name not in known:
+            fail(f"no source named {name!r} in {core.settings.sources} "
+                 f"(known: {', '.join(sorted(known)) or 'none'})")
+    results = make_poller(core, sources).poll(names or None)
+    for result in results:
+        click.echo(result.line())
+        for problem in result.item_errors:
+            click.echo(f"  {problem}", err=True)
+    if any(result.status is Status.FAILED for result in results):
+        sys.exit(1)
+
+
+@main.command(help="Poll each source on its schedule until stopped (SIGTERM or Ctrl-C); "
+                   "run as many as you like, on one machine or several.")
+@click.option("--quiet", is_flag=True, help="Print only failures.")
+def worker(quiet: bool) -> None:
+    import signal
+    import threading
+
+    from .ingest.poll import Status, make_poller
+
+    core = make_core()
+    core.init()
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        click.echo(f"Stopping after the requests in flight ({signal.Signals(signum).name}).",
+                   err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    poller = make_poller(core, _sources(core), stop=stop)
+    click.echo(f"Worker {poller.worker}: polling {len(poller.sources)} sources.", err=True)
+
+    def report(result: Any) -> None:
+        if result.status is Status.SKIPPED or (quiet and result.status is not Status.FAILED):
+            return
+        click.echo(result.line())
+
+    poller.run(report=report)
+    click.echo("Worker stopped.", err=True)
+
+
+@main.command("sources", help="List the configured sources and the state of their polling.")
+def sources_() -> None:
+    core = make_core()
+    core.init()
+    try:
+        status = core.source_status()
+    except SyndicateError as error:
+        fail(str(error))
+    if not status:
+        click.echo(f"No sources in {core.settings.sources}.")
+    for source, state in status:
+        click.echo(f"{source.name} ({source.kind}, every {_duration(source.every)}): "
+                   f"{state.url if state else source.url}")
+        if state is None or state.last_poll is None:
+            click.echo("  never polled")
+            continue
+        click.echo(f"  last success: {_when(state.last_success)}; next poll: {_when(state.next_poll)}")
+        if state.last_error:
+            click.echo(f"  last error: {_when(state.last_error_at)}: {state.last_error}"
+                       + (f" ({state.failures} failures in a row)" if state.failures else ""))
+        click.echo(f"  posts: {state.posts_new} new, {state.posts_updated} updated")
+
+
+def _when(value: Any) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %z") if value else "never"
+
+
+def _duration(value: Any) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@main.command(help="Delete posts published longer ago than --older-than; their pages and share "
+                   "links then answer 410 Gone. Feeds keep the newest posts anyway: pruning is "
+                   "optional.")
+@click.option("--older-than", "older_than", required=True,
+              help="Age such as 365d, 12h or 90m (posts older than this are deleted).")
+def prune(older_than: str) -> None:
+    from datetime import UTC, datetime
+
+    from .sources import parse_duration
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as error:
+        fail(f"--older-than: {error}")
+    core = make_core()
+    core.init()
+    now = datetime.now(UTC)
+    deleted = core.prune(age, now)
+    click.echo(f"Deleted {deleted} posts published before {_when(now - age)}.")

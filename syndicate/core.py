@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .errors import CategoryNotFound, InvalidPost, PostNotFound, ShareCodeNotFound
+from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound, ShareCodeNotFound
 from .feeds import FeedEntry, FeedSpec, build_feed
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
 from .model import Category, FeedFormat, Outcome, Post, PostInput, StoreResult, article_key
 from .settings import Settings
 from .share import is_valid_code
+from .sources import Source, load_sources
 from .store import Store
+from .store.sources import SourceState
 from .text import normalize_slug, slugify_name
 from .websub import WebSub
 from . import urls
@@ -171,14 +173,22 @@ class Syndicate:
     def post(self, post_id: str) -> Post:
         post = self.store.get_post(post_id)
         if post is None:
+            self.check_gone(post_id=post_id)
             raise PostNotFound(f"no post with id {post_id!r}")
         return post
 
     def post_by_code(self, code: str) -> Post:
         post = self.store.get_post_by_code(code) if is_valid_code(code) else None
         if post is None:
+            if is_valid_code(code):
+                self.check_gone(code=code)
             raise ShareCodeNotFound(f"no post with share code {code!r}")
         return post
+
+    def check_gone(self, *, post_id: str | None = None, code: str | None = None) -> None:
+        """Raise PostGone (410) if the post with this id or share code was deleted."""
+        if self.store.tombstone(post_id=post_id, code=code) is not None:
+            raise PostGone(f"这篇文章已删除：{post_id or code}")
 
     def category(self, slug: str) -> Category:
         category = self.store.category(slug)
@@ -195,6 +205,34 @@ class Syndicate:
         if normal != slug and self.store.category(normal) is not None:
             return normal
         return None
+
+    # -- retention and sources -------------------------------------------------------
+
+    def prune(self, older_than: timedelta, now: datetime | None = None) -> int:
+        """Delete posts published more than ``older_than`` ago; their links then answer 410."""
+        now = now or datetime.now(UTC)
+        result = self.store.prune_posts(now - older_than, now)
+        if result.deleted:
+            self.feeds_changed(result.feed_keys, now)
+        return result.deleted
+
+    def feeds_changed(self, keys: Iterable[str], when: datetime) -> None:
+        """Tell the feed version tracking that these feeds' entries changed (not by a save)."""
+        touch = getattr(self.store, "touch_feeds", None)
+        keys = sorted(keys)
+        if touch is not None:
+            touch(keys, when)
+        self._announce(keys)
+
+    def sources(self) -> list[Source]:
+        """The upstream sources configured in the sources file."""
+        return load_sources(self.settings.sources)
+
+    def source_status(self) -> list[tuple[Source, SourceState | None]]:
+        """Each configured source with what the database knows of its polls."""
+        sources = self.sources()
+        states = {s.name: s for s in self.store.source_states([s.name for s in sources])}
+        return [(source, states.get(source.name)) for source in sources]
 
     # -- URLs ------------------------------------------------------------------------
 

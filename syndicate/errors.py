@@ -60,3 +60,31 @@ class StorageError(SyndicateError):
     """The database failed; the driver's error is chained as ``__cause__``."""
 
     http_status = 503
+
+
+class InvalidFields(InvalidInput):
+    """Several fields of one input were rejected: ``fields`` maps each to its reason."""
+
+    def __init__(self, message: str, fields: dict[str, str]) -> None:
+        self.fields = fields
+        super().__init__(message)
+
+
+class PostGone(Gone):
+    """The post was deleted (pruned); its links answer 410, never 404."""
+
+
+class UpstreamError(SyndicateError):
+    """An upstream source failed: unreachable, slow, an HTTP error, or a body that is no feed."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class Unauthorized(SyndicateError):
+    """A write without a valid bearer token."""
+
+    http_status = 401

@@ -84,6 +84,17 @@ REGISTRY: tuple[Setting, ...] = (
             _split_list),
     Setting("SOURCES", None,
             "Path of the upstream sources TOML file. Default: `sources.toml` in the instance folder."),
+    Setting("FETCH_CONCURRENCY", 16,
+            "Upstream requests `syndicate worker` and `fetch` make at once (at most 4 per host).",
+            _positive_int),
+    Setting("FETCH_TIMEOUT", 30,
+            "Seconds an upstream may take to send each part of its answer (connect: at most 10); "
+            "a whole response must arrive within twice that.", _positive_int),
+    Setting("FETCH_MAX_BYTES", 10 * 1024 * 1024,
+            "Largest upstream response read, in bytes; a larger one is recorded as a failure.",
+            _positive_int),
+    Setting("API_MAX_BYTES", 1024 * 1024,
+            "Largest request body the publish API accepts, in bytes (larger: 413).", _positive_int),
     Setting("REDIS_URL", None, "Optional Redis URL for a cache shared by several workers or machines."),
     Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
 )
@@ -107,6 +118,10 @@ class Settings:
     sources: Path
     redis_url: str | None
     workers: int
+    fetch_concurrency: int = 16
+    fetch_timeout: int = 30
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    api_max_bytes: int = 1024 * 1024
     archive_size: int = 50
 
     @property
@@ -174,6 +189,10 @@ def load_settings(
         sources=sources,
         redis_url=values["REDIS_URL"] or None,
         workers=values["WORKERS"],
+        fetch_concurrency=values["FETCH_CONCURRENCY"],
+        fetch_timeout=values["FETCH_TIMEOUT"],
+        fetch_max_bytes=values["FETCH_MAX_BYTES"],
+        api_max_bytes=values["API_MAX_BYTES"],
         archive_size=values["ARCHIVE_SIZE"],
     )
 

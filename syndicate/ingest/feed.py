@@ -69,9 +69,11 @@ def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
     guid = entry.get("id") or None
     content = _content(entry)
     summary = entry.get("summary") or ""
-    published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
+    # dict.get: FeedParserDict maps a missing "updated" to "published" with a warning.
+    published = _struct_time(entry.get("published_parsed") or dict.get(entry, "updated_parsed"))
     title = entry.get("title") or ""
-    print_ = fingerprint(title, link, entry.get("published"), entry.get("updated"), content, summary)
+    print_ = fingerprint(title, link, entry.get("published"), dict.get(entry, "updated"),
+                         content, summary)
     return Item(
         key=guid or link or print_,
         fingerprint=print_,

@@ -137,3 +137,59 @@ websub_pings = Table(
     Index("ux_websub_pings_hub_topic", "hub", "topic", unique=True),
     Index("ix_websub_pings_due", "due"),
 )
+
+# -- upstream sources (issue 4) -------------------------------------------------------
+
+# One row per configured source: where to fetch, the validators to send back, when to poll
+# next, who holds the claim on it now, and what the last polls did.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    # The URL in the sources file; when it changes, url and validators start over.
+    Column("config_url", Text, nullable=False),
+    # Where to fetch now: a permanent redirect moves it.
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("next_poll", UTCDateTime, nullable=False),
+    Column("claimed_by", String(200)),
+    Column("claimed_until", UTCDateTime),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_poll", UTCDateTime),
+    Column("last_status", Integer),
+    Column("last_success", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("posts_new", Integer, nullable=False, default=0),
+    Column("posts_updated", Integer, nullable=False, default=0),
+    Index("ix_source_state_next_poll", "next_poll"),
+)
+
+# What each source's items looked like when last stored: an item whose fingerprint is
+# unchanged needs no detail request and no write. `item` is a hash of the item's key.
+source_items = Table(
+    "source_items",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("item", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("post_id", String(200), nullable=False),
+    Column("seen", UTCDateTime, nullable=False),
+    Index("ix_source_items_seen", "seen"),
+)
+
+# Deleted (pruned) posts: their page, legacy link and share link answer 410 Gone.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("id", String(200), nullable=False),
+    Column("share_code", String(32), nullable=False),
+    Column("category", String(200), nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("deleted", UTCDateTime, nullable=False),
+    Index("ix_tombstones_share_code", "share_code"),
+    Index("ix_tombstones_id", "id"),
+)

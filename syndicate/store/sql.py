@@ -18,6 +18,7 @@ from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
 from .schema import categories, post_categories, post_tags, posts
+from .sources import SourceStoreMixin
 from .feeds import FeedStoreMixin, feed_keys
 from .pings import PingStoreMixin
 
@@ -70,7 +71,7 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store(FeedStoreMixin, PingStoreMixin):
+class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
