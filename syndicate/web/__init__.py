@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import discovery, errors, feeds, pages, share
+from . import api, discovery, errors, feeds, pages, share
 from .converters import ShareCodeConverter
 
 
@@ -27,7 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Outermost: well-formed feed requests are answered before Flask (see web/feeds.py).
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)
-    for blueprint in (pages.bp, feeds.bp, share.bp, discovery.bp):
+    for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
     if settings.websub_hubs and not app.config["TESTING"]:

@@ -107,6 +107,7 @@ def tag(tag: str) -> str:
 def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Response:
     found = core().store.get_post(post_id)
     if found is None:
+        core().check_gone(post_id=post_id)
         raise PostNotFound(f"没有这篇文章：{post_id}")
     canonical = core().post_path(found)
     if request.path != canonical:
