@@ -175,6 +175,7 @@ class WebSub:
         """Stop the delivery thread (queued pings stay in the database)."""
         self._stop.set()
         self._wake.set()
+        atexit.unregister(self._at_exit)
         thread = self._thread
         if thread is not None:
             thread.join(timeout=self.timeout + 1)
