@@ -116,13 +116,23 @@ def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Resp
 
 
 def render_post(found: Post) -> str:
-    cat = found.category
-    paths = {f: urls.category_path(cat.slug, f) for f in FeedFormat}
     return render_template(
         "post.html", post=found, share_url=core().share_url(found),
-        canonical=core().post_url(found),
-        feeds=feed_links(news_label(cat.name), paths) + site_feed_links(),
+        canonical=core().post_url(found), feeds=post_feed_links(found),
     )
+
+
+def post_feed_links(found: Post) -> list[dict[str, str]]:
+    """Autodiscovery for every feed the post is in: its categories, its tags, the site."""
+    links: list[dict[str, str]] = []
+    for slug in found.categories or (found.category.slug,):
+        other = found.category if slug == found.category.slug else core().store.category(slug)
+        if other is not None:
+            links += feed_links(news_label(other.name),
+                                {f: urls.category_path(slug, f) for f in FeedFormat})
+    for tag in found.tags:
+        links += feed_links(tag, {f: urls.tag_path(tag, f) for f in FeedFormat})
+    return links + site_feed_links()
 
 
 @bp.get("/<slug>/")
