@@ -38,7 +38,7 @@ ITEM = ("<item><title>第{n}号源第{i}条新闻</title><link>http://127.0.0.1/
 MEDIA = ["财联社", "证券时报", "中国电子报", "上海证券报", "中国基金报", "每日经济新闻", "券商中国"]
 
 
-def serve(port: int, generation: "multiprocessing.sharedctypes.Synchronized[int]",
+def serve(port: int, generation: multiprocessing.sharedctypes.Synchronized[int],
           changed_every: int) -> None:
     """Serve /feed/<n>.xml: generation 0 gives 3 items; later, every k-th feed gains one."""
     from werkzeug.serving import WSGIRequestHandler, make_server

@@ -13,7 +13,6 @@ from .errors import SyndicateError
 from .model import Outcome
 from .settings import load_settings
 
-
 #: Demo posts shipped in the package, written for it in the old site's format.
 DEMO = Path(__file__).with_name("demo")
 
@@ -178,7 +177,8 @@ def sources_() -> None:
         if state is None or state.last_poll is None:
             click.echo("  never polled")
             continue
-        click.echo(f"  last success: {_when(state.last_success)}; next poll: {_when(state.next_poll)}")
+        click.echo(f"  last success: {_when(state.last_success)}; "
+                   f"next poll: {_when(state.next_poll)}")
         if state.last_error:
             click.echo(f"  last error: {_when(state.last_error_at)}: {state.last_error}"
                        + (f" ({state.failures} failures in a row)" if state.failures else ""))

@@ -100,7 +100,7 @@ def parse_sources(data: Mapping[str, Any], origin: str) -> list[Source]:
     """Check the parsed TOML document ``data`` read from ``origin``."""
     unknown = set(data) - {"source"}
     if unknown:
-        raise ConfigError(f"{origin}: unknown top-level key {sorted(unknown)[0]!r}; "
+        raise ConfigError(f"{origin}: unknown top-level key {min(unknown)!r}; "
                           "sources are [[source]] tables")
     tables = data.get("source", [])
     if not isinstance(tables, list):
@@ -130,7 +130,8 @@ class _SourceReader:
 
     def fail(self, field: str | None, message: str) -> NoReturn:
         where = f"{self.origin}: {self.label}"
-        raise ConfigError(f"{where}: field {field!r}: {message}" if field else f"{where}: {message}")
+        prefix = f"{where}: field {field!r}" if field else where
+        raise ConfigError(f"{prefix}: {message}")
 
     def text(self, field: str, required: bool = False) -> str | None:
         value = self.table.get(field)
@@ -188,10 +189,11 @@ class _SourceReader:
     def json_parts(self, source: Source) -> Source:
         fields = self.table.get("fields")
         if not isinstance(fields, dict) or not fields:
-            self.fail("fields", "is required: a table such as { id = \"infoCode\", title = \"title\" }")
+            self.fail("fields", 'is required: a table such as { id = "infoCode", title = "title" }')
         for key, path in fields.items():
             if key not in JSON_FIELDS:
-                self.fail(f"fields.{key}", f"is not a known field (known: {', '.join(sorted(JSON_FIELDS))})")
+                known = ", ".join(sorted(JSON_FIELDS))
+                self.fail(f"fields.{key}", f"is not a known field (known: {known})")
             if not isinstance(path, str) or not path.strip():
                 self.fail(f"fields.{key}", "must name a field of the list items")
         for key in ("id", "title"):

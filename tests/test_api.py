@@ -127,3 +127,20 @@ def test_openapi_document(api: Any) -> None:
 def test_source_status_without_a_sources_file(api: Any) -> None:
     page = api.get("/status")
     assert page.status_code == 200 and "no sources file" in page.get_data(as_text=True)
+
+
+def test_source_status_page_and_json(api: Any, tmp_path: Path) -> None:
+    from syndicate.ingest.poll import make_poller
+
+    (tmp_path / "sources.toml").write_text(
+        '[[source]]\nname = "down"\nkind = "feed"\nurl = "http://127.0.0.1:9/feed.xml"\n'
+        'every = "5m"\n\n[[source]]\nname = "later"\nkind = "feed"\n'
+        'url = "https://up.example.com/feed.xml"\n', encoding="utf-8")
+    core = api.application.extensions["syndicate"]
+    make_poller(core, core.sources()).poll(["down"])
+    data = {s["name"]: s for s in api.get("/api/sources").json["sources"]}
+    assert data["down"]["failures"] == 1 and "cannot fetch" in data["down"]["last_error"]
+    assert data["down"]["next_poll"] and data["down"]["last_success"] is None
+    assert data["later"]["last_poll"] is None and "url" not in data["later"]
+    page = api.get("/status").get_data(as_text=True)
+    assert "down" in page and "cannot fetch" in page and "连续失败 1 次" in page

@@ -18,7 +18,10 @@ from werkzeug.wrappers import Request, Response
 
 from syndicate.cli import main
 
-from .upstream import Entry, rss, server, upstream  # noqa: F401
+from . import upstream as fixtures
+from .upstream import Entry, rss
+
+server, upstream = fixtures.server, fixtures.upstream
 
 BODY = "<p>正文。</p>"
 

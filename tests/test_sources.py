@@ -63,10 +63,10 @@ BAD = [
     ('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { title = "t" }', "'fields.id'"),
     ('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { id = "i", title = "t", colour = "c" }',
      "'fields.colour'"),
-    ('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { id = "i", title = "t" }\n'
-     'body_url = "https://e.com/d"\nbody_field = "text"', "'body_url'"),
-    ('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { id = "i", title = "t" }\n'
-     'body_url = "https://e.com/d?id={id}"', "'body_field'"),
+    (('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { id = "i", title = "t" }\n'
+      'body_url = "https://e.com/d"\nbody_field = "text"'), "'body_url'"),
+    (('name = "a"\nkind = "json"\nurl = "https://e.com/f"\nfields = { id = "i", title = "t" }\n'
+      'body_url = "https://e.com/d?id={id}"'), "'body_field'"),
 ]
 
 

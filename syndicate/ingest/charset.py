@@ -10,7 +10,8 @@ from __future__ import annotations
 import codecs
 import re
 
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"),
+         (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "euc_cn": "gb18030",
               "ascii": "utf-8", "iso8859-1": "cp1252"}
@@ -19,7 +20,7 @@ _XML_DECL_TEXT_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def codec_name(charset: str | None) -> str | None:
-    """Return Python's codec for a charset label (its superset for GB2312/GBK), or None if unknown."""
+    """Return Python's codec for a charset label (GB2312/GBK: GB18030), or None if unknown."""
     if not charset:
         return None
     try:

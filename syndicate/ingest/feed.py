@@ -20,8 +20,9 @@ from ..errors import InvalidPost, UpstreamError
 from .charset import decode, xml_as_utf8
 from .post import Item, Page, fingerprint, parse_datetime, stable_id, text_to_html
 
-_HTML_PAGE_RE = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
-                           re.I | re.S)
+_HTML_PAGE_RE = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+                           re.IGNORECASE | re.DOTALL)
 JSON_FEED_TYPES = ("application/feed+json", "application/json")
 
 
@@ -47,7 +48,8 @@ def read_xml_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) -
     # Decoded here (GB2312 read as GB18030) and handed to feedparser as UTF-8.
     parsed = feedparser.parse(
         xml_as_utf8(data, charset),
-        response_headers={"content-type": "application/xml; charset=utf-8", "content-location": url},
+        response_headers={"content-type": "application/xml; charset=utf-8",
+                          "content-location": url},
         sanitize_html=False,  # nh3 sanitises every body in build_post
         resolve_relative_uris=True,
     )

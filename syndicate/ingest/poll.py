@@ -405,7 +405,8 @@ class Poller:
             record, result = _SourcePoll(self, source, state).run()
         except Exception as error:  # a bug must not stop the other sources
             log.exception("polling %s failed", name)
-            record, result = self._failure(source, state, UpstreamError(f"internal error: {error!r}"))
+            failure = UpstreamError(f"internal error: {error!r}")
+            record, result = self._failure(source, state, failure)
         finally:
             self.store.release_source(name, self.worker, record, self.clock())
         return result

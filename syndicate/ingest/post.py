@@ -34,9 +34,11 @@ from ..text import (
 NEWS_SUFFIX = "新闻"
 #: An infoCode inside a share link or an eastmoney article URL.
 _CODE_IN_URL_RE = re.compile(
-    r"infoCode=((?:NW)?\d{18})\b|eastmoney\.com/(?:[a-z]+/)*(?:\d+,)?((?:NW)?\d{18})\.html", re.I
+    r"infoCode=((?:NW)?\d{18})\b|eastmoney\.com/(?:[a-z]+/)*(?:\d+,)?((?:NW)?\d{18})\.html",
+    re.IGNORECASE,
 )
-_BLOCK_START_RE = re.compile(r"^\s*<(?:p|div|blockquote|table|ul|ol|h[1-6]|figure|center)\b", re.I)
+_BLOCK_START_RE = re.compile(r"^\s*<(?:p|div|blockquote|table|ul|ol|h[1-6]|figure|center)\b",
+                             re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,7 @@ def build_post(
     category_slug: str | None = None,
     origin: str = "",
 ) -> PostInput:
-    """Make a post from upstream fields by the import's rules; raise InvalidPost naming the field."""
+    """Make a post from upstream fields by the import's rules; InvalidPost names the field."""
     clean = sanitize_html(html).strip()
     footer_media = parse_attribution(clean)
     media = xml_safe(" ".join((media or "").split())) or footer_media

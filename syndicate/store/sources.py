@@ -153,7 +153,8 @@ class SourceStoreMixin:
         with self._conn(write=True) as conn:
             if conn.execute(stmt).rowcount != 1:
                 return None
-            row = conn.execute(select(source_state).where(source_state.c.name == name)).mappings().one()
+            query = select(source_state).where(source_state.c.name == name)
+            row = conn.execute(query).mappings().one()
         return SourceState(**row)
 
     def renew_claim(self, name: str, worker: str, until: datetime) -> bool:

@@ -117,13 +117,14 @@ def _text(limit: int | None = None) -> Any:
 
 def _id(value: Any) -> str:
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise ValueError("must be 1-100 letters, digits, '.', '_' or '-' (e.g. NW202603090000000001)")
+        raise ValueError("must be 1-100 letters, digits, '.', '_' or '-' "
+                         "(e.g. NW202603090000000001)")
     return value
 
 
 def _date(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise ValueError("must be a string such as 2026-03-09T10:23:24+08:00")
+        raise TypeError("must be a string such as 2026-03-09T10:23:24+08:00")
     return parse_datetime(value, core().tz)
 
 

@@ -45,4 +45,5 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         if error.code is None or error.code < 400:
             return error
-        return _page(error.code, error.description if request.path.startswith("/api/") else "")
+        api = request.path.startswith("/api/")
+        return _page(error.code, (error.description or "") if api else "")

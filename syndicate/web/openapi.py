@@ -20,7 +20,8 @@ _POST_IN = {
     "required": ["title", "date", "media", "html"],
     "properties": {
         "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-               "description": "The article id (an infoCode such as NW202603090000000001; NW and the "
+               "description": "The article id (an infoCode such as NW202603090000000001; NW and "
+                              "the "
                               "bare digits are one article). Default: derived from url, else from "
                               "media, title and date. Posting the same id again updates the post."},
         "title": {"type": "string", "maxLength": 500},
@@ -87,7 +88,8 @@ def openapi(base_url: str) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/PostInput"}}}},
                 "responses": {
-                    "201": {"description": "Created", "content": {"application/json": {"schema": saved}}},
+                    "201": {"description": "Created",
+                            "content": {"application/json": {"schema": saved}}},
                     "200": {"description": "Updated, or already stored as given",
                             "content": {"application/json": {"schema": saved}}},
                     "400": _error("A field is missing or wrong: `fields` says which and why"),
