@@ -41,7 +41,7 @@ def test_rss_items_become_posts_by_the_import_rules(upstream: HTTPServer, site: 
         rss("财联社", [Entry("https://up.example.com/a/1.html", "沪指收涨", body)]),
         content_type="application/rss+xml; charset=utf-8")
     result = one(site, sources(feed_source(upstream.url_for("/rss"))))
-    assert result.status is Status.UPDATED and result.new == 1, result
+    assert result.status is Status.OK and result.new == 1, result
     post = site.store.latest(10)[0]
     assert post.title == "沪指收涨"
     assert post.category.slug == "cailianshe" and post.category.name == "财联社"
@@ -243,7 +243,7 @@ def test_conditional_get_sends_back_the_stored_validators(upstream: HTTPServer,
 
     upstream.expect_request("/rss").respond_with_handler(handler)
     poll = poller(site, sources(feed_source(upstream.url_for("/rss"))))
-    assert poll.poll()[0].status is Status.UPDATED
+    assert poll.poll()[0].status is Status.OK
     second = poll.poll()[0]
     assert second.status is Status.NOT_MODIFIED and second.http_status == 304
     assert seen[0]["etag"] is None and seen[0]["since"] is None
@@ -282,7 +282,7 @@ def test_retry_after_and_backoff(upstream: HTTPServer, site: Syndicate) -> None:
 
     upstream.clear()
     upstream.expect_request("/busy").respond_with_data(rss("财联社", []))
-    assert poll.poll()[0].status is Status.UPDATED
+    assert poll.poll()[0].status is Status.OK
     assert site.store.source_states(["cls"])[0].failures == 0
 
 

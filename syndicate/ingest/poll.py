@@ -234,7 +234,7 @@ def _max_age(value: str | None) -> float | None:
 
 
 class Status(StrEnum):
-    UPDATED = "ok"
+    OK = "ok"
     NOT_MODIFIED = "not modified"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -271,9 +271,10 @@ class PollResult:
         if self.status is Status.NOT_MODIFIED:
             return f"{self.name}: not modified (304){when}"
         bad = f", {len(self.item_errors)} bad items" if self.item_errors else ""
+        rest = "; some items wait for the next poll" if self.incomplete else ""
         return (f"{self.name}: {self.new} new, {self.updated} updated, "
                 f"{self.unchanged + self.skipped} unchanged{bad}, "
-                f"{self.details} detail requests{when}")
+                f"{self.details} detail requests{rest}{when}")
 
 
 def _human(seconds: int) -> str:
@@ -451,7 +452,7 @@ class _SourcePoll:
                                       last_modified=state.last_modified)
             result = PollResult(source.name, Status.NOT_MODIFIED, http_status=fetched.status)
             if fetched.status == 200:
-                result.status = Status.UPDATED
+                result.status = Status.OK
                 self.store_page(self.read(fetched), result)
         except UpstreamError as error:
             return poller._failure(source, state, error)
