@@ -128,6 +128,9 @@ class FeedView:
         settings = core.settings
         self.archive_size = settings.archive_size
         self.cache = RenderCache(redis_url=settings.redis_url)
+        # Documents by (state, request, query): a new version is a new state, a new key.
+        self._documents: dict[tuple[FeedState, FeedRequest, FeedQuery], FeedDocument] = {}
+        self._titles: dict[str, tuple[str, str]] = {}
         # Everything besides the feed's own version that shapes its bytes.
         self.salt = "|".join(map(str, (
             RENDER_REVISION, __version__, settings.base_url, settings.site_title,
@@ -151,6 +154,16 @@ class FeedView:
         """The subscription document or a delta, with its validators; no rendering."""
         query = query or FeedQuery()
         state = self.state(request)
+        memo_key = (state, request, query)
+        found = self._documents.get(memo_key)
+        if found is None:
+            found = self._document(request, query, state)
+            if len(self._documents) >= 4096:
+                self._documents.clear()
+            self._documents[memo_key] = found
+        return found
+
+    def _document(self, request: FeedRequest, query: FeedQuery, state: FeedState) -> FeedDocument:
         variant = query.urlencoded()
         links: tuple[tuple[str, str], ...] = ()
         if query.empty and self.core.settings.websub_hubs:
@@ -198,9 +211,11 @@ class FeedView:
         posts = self.core.store.feed_latest(state.key, self.core.settings.feed_size)
         full = state.last_seq // self.archive_size
         if state.last_seq > full * self.archive_size:
+            # Entries not archived yet; usually the newest, so already in `posts`.
             seen = {p.id for p in posts}
-            tail = self.core.store.feed_range(state.key, full * self.archive_size + 1, state.last_seq)
-            posts += [p for p in tail if p.id not in seen]
+            tail = self.core.store.feed_range_ids(state.key, full * self.archive_size + 1,
+                                                  state.last_seq)
+            posts += self.core.store.posts_by_id([i for i in tail if i not in seen])
         links = {}
         if full:
             older = self._archive_url(request, full)
@@ -237,7 +252,8 @@ class FeedView:
     def _build(self, doc: FeedDocument, posts: list[Post], links: dict[str, str],
                updated: datetime) -> bytes:
         request, core = doc.request, self.core
-        title, html_path = core.feed_title(request)
+        title, html_path = self._titles.get(request.kind + "/" + request.key) or core.feed_title(request)
+        self._titles[request.kind + "/" + request.key] = (title, html_path)  # names never change
         if doc.page is not None:
             self_urls = {f: core.url(urls.archive_path(request.kind, request.key, doc.page, f))
                          for f in FeedFormat}

@@ -90,7 +90,7 @@ class FeedStoreMixin:
             members = sorted(joined.get(key, ()))
             for seq, (_published, post_id) in enumerate(members, row.last_seq + 1):
                 entries.append({"feed": key, "seq": seq, "post_id": post_id, "added": now})
-            changed = now if row.version == 0 else max(now, row.changed.replace(microsecond=0) + TICK)
+            changed = now if row.version == 0 else _after(row.changed, now)
             updates.append({"k": key, "v": row.version + 1, "c": changed,
                             "s": row.last_seq + len(members)})
         conn.execute(feeds.update().where(feeds.c.key == bindparam("k"))
@@ -137,6 +137,18 @@ class FeedStoreMixin:
                .where(feed_entries.c.feed == key, feed_entries.c.seq.between(first, last))
                .order_by(feed_entries.c.seq))
         return self._ordered(ids)
+
+    def feed_range_ids(self, key: str, first: int, last: int) -> list[str]:
+        """The ids of the posts with sequence numbers ``first``..``last``, oldest first."""
+        query = (select(feed_entries.c.post_id)
+                 .where(feed_entries.c.feed == key, feed_entries.c.seq.between(first, last))
+                 .order_by(feed_entries.c.seq))
+        with self._connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def posts_by_id(self, ids: Sequence[str]) -> list[Post]:
+        """The posts with these ids, in this order (missing ones skipped)."""
+        return self._ordered(select(posts.c.id).where(posts.c.id.in_(list(ids)))) if ids else []
 
     def feed_range_stats(self, key: str, first: int, last: int) -> tuple[int, datetime | None]:
         """Count the entries of a sequence range and return its last change (added or edited)."""
@@ -205,6 +217,13 @@ class FeedStoreMixin:
         with self._connect() as conn:
             return [PostRef(r.id, r.category, r.title, r.published, r.updated)
                     for r in conn.execute(query)]
+
+
+def _after(previous: datetime, now: datetime) -> datetime:
+    """The time of a change after ``previous``: ``now``, but at least into the next second
+    (keeping now's microseconds, so validators of unrelated databases rarely coincide)."""
+    floor = previous.replace(microsecond=0) + TICK
+    return now if now >= floor else floor.replace(microsecond=now.microsecond)
 
 
 def _ref_query() -> Any:

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort, request
 from ..discovery import Discovery, Document
 from ..model import FeedFormat
 from .context import core
-from .feeds import conditional
+from .feeds import conditional, memos_of
 
 bp = Blueprint("discovery", __name__)
 
@@ -18,7 +18,8 @@ def _discovery() -> Discovery:
 
 def _serve(doc: Document) -> Response:
     status, headers, body = conditional(
-        doc, request.environ, lambda: core().feeds.cache.get_or_render(doc.etag, doc.build))
+        doc, request.environ, lambda: core().feeds.cache.get_or_render(doc.etag, doc.build),
+        memos_of(core()))
     return Response(body, status=status, headers=headers)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,20 +44,22 @@ Answer = tuple[str, Headers, bytes]
 
 def answer(syndicate: Syndicate, doc: FeedDocument, environ: dict[str, Any]) -> Answer:
     """Return status, headers and body for a feed document: 304 when the client is current."""
-    return conditional(doc, environ, lambda: syndicate.feeds.render(doc))
+    return conditional(doc, environ, lambda: syndicate.feeds.render(doc), memos_of(syndicate))
 
 
-def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered]) -> Answer:
+def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered],
+                memos: Memos) -> Answer:
     """Answer for a document with validators (etag, last_modified, max_age, media_type,
     links); ``render`` is called only when the client is not current."""
-    common = [("ETag", quote_etag(doc.etag, weak=True)),
-              ("Cache-Control", f"public, max-age={doc.max_age}"),
-              ("Vary", "Accept-Encoding")]
-    # Weak: the gzip and identity bytes of one version are the same document.
-    if not is_resource_modified(environ, etag=doc.etag, last_modified=doc.last_modified):
+    common = _common_headers(memos, doc.etag, doc.max_age)
+    if ((environ.get("HTTP_IF_NONE_MATCH") or environ.get("HTTP_IF_MODIFIED_SINCE"))
+            and not _modified(memos, environ, doc.etag, doc.last_modified)):
         return "304 Not Modified", common, b""
-    rendered = render()
     gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+    ready = memos.ready.get((doc.etag, gzip))
+    if ready is not None:
+        return "200 OK", ready[0], ready[1]
+    rendered = render()
     body = rendered.gzipped if gzip else rendered.body
     headers = [("Content-Type", doc.media_type), ("Content-Length", str(len(body))),
                ("Last-Modified", http_date(doc.last_modified)), *common]
@@ -63,7 +67,58 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
         headers.append(("Content-Encoding", "gzip"))
     if doc.links:
         headers.append(("Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in doc.links)))
+    _remember(memos.ready, (doc.etag, gzip), (headers, body), 256)
     return "200 OK", headers, body
+
+
+@dataclass
+class Memos:
+    """Hot-path memos of one core, keyed by ETags (which name a version, so entries never
+    go stale) and bounded by starting over. They hold references to cached bytes."""
+
+    common: dict[tuple[str, int], Headers] = field(default_factory=dict)
+    ready: dict[tuple[str, bool], tuple[Headers, bytes]] = field(default_factory=dict)
+    modified: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+
+
+_MEMOS: WeakKeyDictionary[Syndicate, Memos] = WeakKeyDictionary()
+
+
+def memos_of(syndicate: Syndicate) -> Memos:
+    found = _MEMOS.get(syndicate)
+    if found is None:
+        found = _MEMOS[syndicate] = Memos()
+    return found
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+
+
+def _common_headers(memos: Memos, etag: str, max_age: int) -> Headers:
+    """Headers of the 200 and the 304 alike. Weak ETag: the gzip and identity bytes of
+    one version are the same document."""
+    found = memos.common.get((etag, max_age))
+    if found is None:
+        found = [("ETag", quote_etag(etag, weak=True)),
+                 ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
+        _remember(memos.common, (etag, max_age), found, 4096)
+    return found
+
+
+def _modified(memos: Memos, environ: dict[str, Any], etag: str, last_modified: Any) -> bool:
+    """werkzeug decides (If-None-Match first, dates compared as dates); readers repeat the
+    same validators all day, so the answer is memoised per header values."""
+    key = (environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
+           environ.get("HTTP_IF_MATCH"), environ.get("HTTP_IF_UNMODIFIED_SINCE"),
+           environ.get("HTTP_RANGE"), etag, last_modified)
+    found = memos.modified.get(key)
+    if found is None:
+        found = is_resource_modified(environ, etag=etag, last_modified=last_modified)
+        _remember(memos.modified, key, found, 4096)
+    return found
 
 
 _GZIP: dict[str | None, bool] = {}
