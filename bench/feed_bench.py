@@ -42,11 +42,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from import_bench import generate  # noqa: E402
+from import_bench import generate
 
-from syndicate.core import FeedRequest, Syndicate  # noqa: E402
-from syndicate.model import FeedFormat  # noqa: E402
-from syndicate.settings import load_settings  # noqa: E402
+from syndicate.core import FeedRequest, Syndicate
+from syndicate.model import FeedFormat
+from syndicate.settings import load_settings
 
 SLUG = "zhongguodianzibao"
 FEED = f"/category/{SLUG}.atom"
@@ -167,7 +167,7 @@ def ab_head(url: str, args: argparse.Namespace) -> tuple[float, float]:
     out = subprocess.run(command, capture_output=True, text=True, check=True,
                          timeout=args.duration + 30).stdout
     rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"^\s*99%\s+(\d+)", out, re.M)
+    p99 = re.search(r"^\s*99%\s+(\d+)", out, re.MULTILINE)
     return rate, float(p99.group(1)) if p99 else float("nan")
 
 
@@ -221,8 +221,9 @@ def render_times(core: Syndicate, runs: int = 30) -> tuple[float, float, float, 
 
 def propagation(core: Syndicate, base: str, rounds: int = 5) -> list[float]:
     """ms from a post's commit to the first feed response carrying it."""
-    from syndicate.model import PostInput
     from datetime import UTC, datetime
+
+    from syndicate.model import PostInput
 
     times = []
     for n in range(rounds):

@@ -123,7 +123,7 @@ class RenderCache:
             return None
         try:
             body, gzipped = self._redis.hmget(REDIS_PREFIX + key, "b", "z")
-        except Exception as error:  # any client or connection error: carry on without Redis
+        except _REDIS_ERRORS as error:  # carry on without Redis
             self._redis_failed(error)
             return None
         if body is None or gzipped is None:
@@ -138,8 +138,19 @@ class RenderCache:
             pipe.hset(REDIS_PREFIX + key, mapping={"b": item.body, "z": item.gzipped})
             pipe.expire(REDIS_PREFIX + key, REDIS_TTL)
             pipe.execute()
-        except Exception as error:
+        except _REDIS_ERRORS as error:
             self._redis_failed(error)
+
+
+def _redis_errors() -> tuple[type[Exception], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return (OSError,)
+    return (RedisError, OSError)
+
+
+_REDIS_ERRORS = _redis_errors()
 
 
 def _connect_redis(url: str) -> Any:

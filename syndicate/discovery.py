@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from . import urls
 from .errors import NotFound
-from .text import xml_safe
 from .model import SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
+from .text import xml_safe
 
 if TYPE_CHECKING:
     from .core import Syndicate

@@ -186,3 +186,16 @@ def test_delta_polling_with_since_and_limit(client: Any, core: Any) -> None:
     assert titles(CAT + "?since=" + since.replace("+", "%2B")) == ["第6条新闻"]
     assert client.get(CAT + "?since=" + since.replace("+", "%2B")).headers["ETag"] != \
         client.get(CAT).headers["ETag"]
+
+
+def test_a_pruned_entry_changes_its_feeds(client: Any, core: Any) -> None:
+    from .conftest import CST
+
+    before = client.get(CAT)
+    other = client.get("/category/cailianshe.atom").headers["ETag"]
+    deleted = core.prune(timedelta(days=1), now=datetime(2026, 1, 2, 8, 1, 30, tzinfo=CST))
+    assert deleted == 1
+    after = client.get(CAT, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert "第1条新闻" not in after.get_data(as_text=True)
+    assert client.get("/category/cailianshe.atom").headers["ETag"] == other

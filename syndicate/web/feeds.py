@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
 from typing import Any
 from urllib.parse import parse_qs
+from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Response, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
