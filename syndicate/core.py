@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound, ShareCodeNotFound
-from .feeds import FeedEntry, FeedSpec, build_feed
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
 from .model import Category, FeedFormat, Outcome, Post, PostInput, StoreResult, article_key
@@ -23,7 +22,6 @@ from . import urls
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -250,14 +248,6 @@ class Syndicate:
 
     # -- feeds -----------------------------------------------------------------------
 
-    def feed_posts(self, request: FeedRequest) -> list[Post]:
-        size = self.settings.feed_size
-        if request.kind == "category":
-            return self.store.in_category(request.key, size)
-        if request.kind == "tag":
-            return self.store.with_tag(request.key, size)
-        return self.store.latest(size)
-
     def feed_title(self, request: FeedRequest) -> tuple[str, str]:
         """Return the feed's title and the path of its HTML page."""
         site = self.settings.site_title
@@ -278,28 +268,6 @@ class Syndicate:
         if request.kind == "tag":
             return {f: urls.tag_path(request.key, f) for f in FeedFormat}
         return {f: urls.site_feed_path(f) for f in FeedFormat}
-
-    def render_feed(self, request: FeedRequest, posts: Sequence[Post] | None = None) -> tuple[bytes, datetime]:
-        """Render one feed; return its bytes and the time of its last real change."""
-        title, html_path = self.feed_title(request)
-        posts = self.feed_posts(request) if posts is None else posts
-        if request.kind == "tag" and not posts:
-            raise CategoryNotFound(f"no posts tagged {request.key!r}")
-        updated = max((p.updated for p in posts), default=EPOCH)
-        spec = FeedSpec(
-            feed_id=f"tag:{self.settings.tag_authority}:{request.kind}/{request.key}",
-            title=title,
-            description=f"{title}：最新消息",
-            html_url=self.url(html_path),
-            self_urls={f: self.url(p) for f, p in self.feed_paths(request).items()},
-            updated=updated,
-            base_url=self.settings.base_url,
-            tag_authority=self.settings.tag_authority,
-            author=self.settings.site_title,
-            hubs=self.settings.websub_hubs,
-        )
-        entries = [FeedEntry(post=p, url=self.post_url(p)) for p in posts]
-        return build_feed(spec, entries, request.fmt), updated
 
 
 def _free_slug(slug: str, taken: set[str]) -> str:

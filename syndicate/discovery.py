@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import urls
 from .errors import NotFound
-from .model import SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
+from .model import EPOCH, SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
 from .text import xml_safe
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ NEWS_LIMIT = 1000
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 FORMAT_LABELS = {FeedFormat.ATOM: "Atom", FeedFormat.RSS: "RSS", FeedFormat.JSON: "JSON Feed"}
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 ET.register_namespace("", SITEMAP_NS)
 ET.register_namespace("news", NEWS_NS)

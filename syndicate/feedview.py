@@ -29,12 +29,11 @@ from . import __version__, urls
 from .cache import RenderCache, Rendered
 from .errors import CategoryNotFound, InvalidInput
 from .feeds import FeedEntry, FeedSpec, build_feed, media_type
-from .model import FeedFormat, FeedState, Post, feed_key
+from .model import EPOCH, FeedFormat, FeedState, Post, feed_key
 
 if TYPE_CHECKING:
     from .core import FeedRequest, Syndicate
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 #: Cache lifetime of a full archive page: its entries never change (an edit may).
 ARCHIVE_MAX_AGE = 7 * 24 * 3600
 #: The most entries one ``?limit=`` may ask for.

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+
+#: "Never": the time given to things that have not changed yet.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: An Eastmoney ``infoCode``: the bare 18 digits, optionally prefixed by ``NW``.
 INFOCODE_RE = re.compile(r"^(?:NW)?(\d{18})$")
