@@ -42,11 +42,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from import_bench import generate
+from import_bench import generate  # noqa: E402  (bench/ is not a package)
 
-from syndicate.core import FeedRequest, Syndicate
-from syndicate.model import FeedFormat
-from syndicate.settings import load_settings
+from syndicate.core import FeedRequest, Syndicate  # noqa: E402
+from syndicate.model import FeedFormat  # noqa: E402
+from syndicate.settings import load_settings  # noqa: E402
 
 SLUG = "zhongguodianzibao"
 FEED = f"/category/{SLUG}.atom"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> "Flask":
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the web application (settings from the environment, then ``test_config``)."""
     from .web import create_app as _create_app
 

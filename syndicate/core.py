@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from . import urls
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound, ShareCodeNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
@@ -18,7 +19,6 @@ from .store import Store
 from .store.sources import SourceState
 from .text import normalize_slug, slugify_name
 from .websub import WebSub
-from . import urls
 
 #: Posts saved per transaction during an import.
 BATCH = 1000

@@ -17,7 +17,7 @@ MAX_CODE_LENGTH = 22
 _NAMESPACE = uuid.UUID("6f6b1f0e-5c1a-4f7e-9a51-7e0b6f1e2d43")
 _SHORT = shortuuid.ShortUUID()
 CODE_RE = re.compile(
-    "^[" + re.escape(_SHORT.get_alphabet()) + "]{%d,%d}$" % (CODE_LENGTH, MAX_CODE_LENGTH)
+    f"^[{re.escape(_SHORT.get_alphabet())}]{{{CODE_LENGTH},{MAX_CODE_LENGTH}}}$"
 )
 
 

@@ -73,7 +73,7 @@ _NEWS_SUFFIX = "新闻"
 #: The footer paragraph, whatever its other attributes; a <p> cannot nest in a <p>,
 #: so the lazy match ends at the footer's own closing tag.
 _FOOTER_RE = re.compile(
-    r"<p\b[^>]*?\bclass\s*=\s*[\"']?[^\"'>]*\bem_media\b[^>]*>(.*?)</p\s*>", re.S | re.I
+    r"<p\b[^>]*?\bclass\s*=\s*[\"']?[^\"'>]*\bem_media\b[^>]*>(.*?)</p\s*>", re.DOTALL | re.IGNORECASE
 )
 _ATTRIBUTION_RE = re.compile(r"^[（(]?\s*文章来源\s*[：:]\s*(.*?)\s*[）)]?$")
 
@@ -163,18 +163,18 @@ _CLEANER = nh3.Cleaner(**_CLEANER_OPTIONS)  # type: ignore[arg-type]
 # tag comes before any nested element of the same name; anything less clear is left to
 # nh3, which strips the style, so the worst case is a harmless element shown.
 _DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none")  # a literal prefix: a fast scan
-_DISPLAY_NONE_ANY_CASE_RE = re.compile(r"display\s*:\s*none", re.I)
+_DISPLAY_NONE_ANY_CASE_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _HIDDEN_STYLE_RE = re.compile(
     r"\sstyle\s*=\s*(?:\"[^\"]*?display\s*:\s*none[^\"]*\"|'[^']*?display\s*:\s*none[^']*')",
-    re.I,
+    re.IGNORECASE,
 )
-_TAG_NAME_RE = re.compile(r"<([a-z][a-z0-9]*)\b", re.I)
+_TAG_NAME_RE = re.compile(r"<([a-z][a-z0-9]*)\b", re.IGNORECASE)
 _VOID_TAGS = frozenset({"img", "br", "hr", "input", "wbr", "source", "area", "col", "embed"})
 
 
 @lru_cache(maxsize=64)
 def _element_bounds(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    return re.compile(rf"<{name}\b", re.I), re.compile(rf"</{name}\s*>", re.I)
+    return re.compile(rf"<{name}\b", re.IGNORECASE), re.compile(rf"</{name}\s*>", re.IGNORECASE)
 
 
 def _hidden_span(html: str, hint: re.Match[str]) -> tuple[int, int] | None:
@@ -243,7 +243,7 @@ def absolutize(html: str, base_url: str) -> str:
 
 # --- plain text --------------------------------------------------------------------
 
-_CODE_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
+_CODE_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.DOTALL | re.IGNORECASE)
 #: The rest of a tag after its name: attributes (quoted values may hold > or <) and >.
 _TAG_REST = r"""\b(?:[^<>"']++|"[^"]*+"|'[^']*+')*+>"""
 # Case-sensitive on purpose: re.I makes this alternation four times slower, and the HTML

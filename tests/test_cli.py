@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import main
 
-from .conftest import FIXTURES, corpus_dir
+from .conftest import corpus_dir
 
 POST = """---
 layout: post

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Any
 
 import feedparser
-import json
 import pytest
 
 from syndicate import create_app

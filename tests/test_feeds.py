@@ -12,7 +12,7 @@ import os
 import random
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -94,7 +94,7 @@ POSTS = [
     make_post(
         "202202240200000009",
         "中芯国际 & 华虹：扩产计划更新",
-        datetime(2022, 2, 24, 2, 0, 0, tzinfo=timezone.utc),
+        datetime(2022, 2, 24, 2, 0, 0, tzinfo=UTC),
         "<p>两家公司均上调了全年资本开支，<em>成熟制程</em>仍是重点。</p>",
         summary="两家晶圆代工厂上调资本开支 & 扩产计划。",
     ),
@@ -173,7 +173,7 @@ def test_same_data_gives_same_bytes_whatever_the_input_order(fmt: FeedFormat) ->
 @pytest.mark.parametrize("fmt", list(FeedFormat))
 def test_no_time_of_rendering_leaks_into_the_feed(fmt: FeedFormat) -> None:
     data = render(fmt).decode()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for stamp in (now.strftime("%Y-%m-%d"), now.strftime("%d %b %Y"), str(now.year)):
         assert stamp not in data
 
@@ -187,7 +187,7 @@ def test_xml_feeds_parse_strictly_with_declaration(fmt: FeedFormat, posts: list[
     data = render(fmt, posts)
     assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
     root = etree.fromstring(data)
-    assert root.tag == ("{%s}feed" % NS["a"] if fmt is FeedFormat.ATOM else "rss")
+    assert root.tag == (f"{{{NS['a']}}}feed" if fmt is FeedFormat.ATOM else "rss")
 
 
 @pytest.mark.parametrize("posts", [POSTS, []], ids=["posts", "empty"])

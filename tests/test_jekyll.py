@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from syndicate.text import footer_html
 
 TZ = ZoneInfo("Asia/Shanghai")
 CST = timezone(timedelta(hours=8))
-UTC = timezone.utc
+
 FIXTURES = Path(__file__).parent / "fixtures" / "posts"
 DEMO = Path(__file__).resolve().parents[1] / "syndicate" / "demo"
 CORPUS = Path(

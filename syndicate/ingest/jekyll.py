@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,7 @@ def _parse(text: str, filename: str, tz: ZoneInfo, origin: str) -> PostInput:
 
 # --- front matter ------------------------------------------------------------------
 
-_FRONT_MATTER_RE = re.compile(r"---[ \t]*\n(?:(.*?)\n)?---[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER_RE = re.compile(r"---[ \t]*\n(?:(.*?)\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 
 
 def _normalize_newlines(text: str) -> str:
@@ -218,15 +218,15 @@ _DATE_RE = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?",
-    re.I,
+    re.IGNORECASE,
 )
-_OFFSET_ONLY_RE = re.compile(r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})?", re.I)
+_OFFSET_ONLY_RE = re.compile(r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 
 
 class _FileName:
     """What a Jekyll file name ``YYYY-MM-DD-<slug>.<ext>`` says."""
 
-    __slots__ = ("date_text", "slug", "is_html")
+    __slots__ = ("date_text", "is_html", "slug")
 
     def __init__(self, date_text: str | None, slug: str, is_html: bool) -> None:
         self.date_text = date_text
@@ -256,7 +256,7 @@ class _FileName:
 @lru_cache(maxsize=64)
 def _offset(text: str) -> timezone:
     if text.upper() in ("Z", "UTC", "GMT"):
-        return timezone.utc
+        return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
@@ -305,13 +305,13 @@ _URL_TEXT = r"(?:[^()\n]|\([^()\n]*\))*+"
 _OLD_SITE = rf"(?:https?:)?//finews\.(?:withounder\.com|zning\.me|zning\.xyz)(?:/{_URL_TEXT})?"
 _RELATIVE = rf"(?![a-z][a-z0-9+.-]*:|//){_URL_TEXT}"
 _BACK_LINK = rf"\[返回[^\]\n]*\]\((?:{_OLD_SITE}|{_RELATIVE})\)"
-_BACK_LINK_LINE_RE = re.compile(rf"\s*{_BACK_LINK}(?:\s*[｜|]?\s*{_BACK_LINK})*\s*", re.I)
-_AUTOLINK_LINE_RE = re.compile(r"\s*<((?:https?:)?//[^<>\s\x00-\x1f]*)?>\s*", re.I)
+_BACK_LINK_LINE_RE = re.compile(rf"\s*{_BACK_LINK}(?:\s*[｜|]?\s*{_BACK_LINK})*\s*", re.IGNORECASE)
+_AUTOLINK_LINE_RE = re.compile(r"\s*<((?:https?:)?//[^<>\s\x00-\x1f]*)?>\s*", re.IGNORECASE)
 _SHARE_CODE_RE = re.compile(r"NewsShare\.html\?infoCode=((?:NW)?\d{18})\b")
 
 
 class _Chrome:
-    __slots__ = ("url", "share_code")
+    __slots__ = ("share_code", "url")
 
     def __init__(self) -> None:
         self.url: str | None = None
@@ -368,7 +368,7 @@ def _first_share_code(body: str) -> str | None:
 _HTML_BLOCK_START_RE = re.compile(
     r" ?</?(?:p|div|center|table|blockquote|ul|ol|h[1-6]|figure|section|article|hr)"
     r"(?:[ \t/>]|$)",
-    re.I,
+    re.IGNORECASE,
 )
 _COMMENT_START_RE = re.compile(r" ?<!--")
 _BLANK_LINES_RE = re.compile(r"\n(?:[ \t]*\n)+")

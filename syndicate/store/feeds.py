@@ -34,11 +34,10 @@ def feed_keys(categories: Iterable[str], tags: Iterable[str]) -> list[str]:
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
                                keys: list[str]) -> None:
     """INSERT rows, skipping those whose ``keys`` already exist (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 class FeedStoreMixin:

@@ -17,10 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
-from .schema import categories, post_categories, post_tags, posts
-from .sources import SourceStoreMixin
 from .feeds import FeedStoreMixin, feed_keys
 from .pings import PingStoreMixin
+from .schema import categories, post_categories, post_tags, posts
+from .sources import SourceStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Stay well under SQLite's bound-parameter limit in IN (...) lists.
@@ -169,12 +169,12 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
         for table, column, field in ((post_categories, "slug", "categories"), (post_tags, "tag", "tags")):
             id_list = list(ids)
             for start in range(0, len(id_list), CHUNK):
-                rows = conn.execute(
+                links = conn.execute(
                     select(table.c.post_id, table.c[column])
                     .where(table.c.post_id.in_(id_list[start:start + CHUNK]))
                     .order_by(table.c.post_id, table.c.position)
                 )
-                for post_id, value in rows:
+                for post_id, value in links:
                     ids[post_id][field].append(value)
         return found
 

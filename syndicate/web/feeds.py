@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Response, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import urls
 from ..cache import Rendered
@@ -147,7 +148,7 @@ def _query() -> FeedQuery:
 
 
 @bp.get(f"/category/<slug>.{EXT}")
-def category_feed(slug: str, ext: str) -> Response:
+def category_feed(slug: str, ext: str) -> BaseResponse:
     if core().store.category(slug) is None:
         target = core().canonical_slug(slug)
         if target:
@@ -171,7 +172,7 @@ def site_feed(ext: str) -> Response:
 
 
 @bp.get(f"/category/<slug>/archive/<int:page>.{EXT}")
-def category_archive(slug: str, page: int, ext: str) -> Response:
+def category_archive(slug: str, page: int, ext: str) -> BaseResponse:
     if core().store.category(slug) is None:
         target = core().canonical_slug(slug)
         if target:
