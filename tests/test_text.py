@@ -177,3 +177,15 @@ def test_summarize_returns_short_text_whole_and_cuts_latin_at_a_word() -> None:
     assert summarize("<p>短讯。</p>") == "短讯。"
     summary = summarize("<p>" + "market " * 40 + "</p>", limit=30)
     assert summary.endswith("market…") and len(summary) <= 30
+
+
+def test_absolutize_leaves_absolute_only_html_untouched_and_rewrites_the_rest() -> None:
+    from syndicate.text import absolutize, sanitize_html
+
+    absolute = sanitize_html('<p><a href="https://a.example/x">x</a><img src="http://b.example/i.png"></p>')
+    assert absolutize(absolute, "https://news.example.com") is absolute
+    mixed = sanitize_html('<p><a href="https://a.example/x">x</a><img src="/i.png"><a href="//c.example/y">y</a></p>')
+    out = absolutize(mixed, "https://news.example.com")
+    assert 'src="https://news.example.com/i.png"' in out
+    assert 'href="https://c.example/y"' in out
+    assert 'href="https://a.example/x"' in out
