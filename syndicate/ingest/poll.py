@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -206,8 +207,16 @@ class HttpClient:
         return b"".join(parts)
 
 
+#: The operating system's words inside urllib3's nested connection errors.
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
 def _reason(error: BaseException) -> str:
+    """Say why a request failed in a few words ("Connection refused"), not a nested repr."""
     text = str(error) or error.__class__.__name__
+    match = _ERRNO_RE.search(text)
+    if match:
+        return match.group(1).strip()
     return text if len(text) < 300 else text[:297] + "..."
 
 
