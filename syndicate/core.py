@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +11,16 @@ from . import urls
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound, ShareCodeNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
-from .model import Category, FeedFormat, Outcome, Post, PostInput, StoreResult, article_key
+from .model import (
+    Category,
+    FeedFormat,
+    Outcome,
+    Post,
+    PostInput,
+    PostLink,
+    StoreResult,
+    article_key,
+)
 from .settings import Settings
 from .share import is_valid_code
 from .sources import Source, load_sources
@@ -245,6 +254,13 @@ class Syndicate:
 
     def share_url(self, post: Post) -> str:
         return self.url(urls.share_path(post.share_code))
+
+    def post_links(self, *, deleted: bool = False) -> Iterator[PostLink]:
+        """Every post's id, canonical path and share code (or every deleted post's), in id
+        order, read from the store in batches."""
+        rows = self.store.gone_link_rows() if deleted else self.store.post_link_rows()
+        for post_id, slug, published, code in rows:
+            yield PostLink(post_id, urls.permalink(slug, published, post_id, self.tz), code)
 
     # -- feeds -----------------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class Discovery:
             ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(site.changed)
         return _xml(root)
 
+    def post_parts(self) -> int:
+        """How many ``/sitemap-posts-<n>.xml`` parts the site serves."""
+        return self._parts()
+
     def _parts(self) -> int:
         return max(1, -(-self._site().last_seq // SITEMAP_LIMIT))
 

@@ -84,6 +84,10 @@ class UpstreamError(SyndicateError):
         super().__init__(message)
 
 
+class ExportError(SyndicateError):
+    """A static export could not be written: the message names the directory or URL."""
+
+
 class Unauthorized(SyndicateError):
     """A write without a valid bearer token."""
 

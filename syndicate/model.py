@@ -126,6 +126,15 @@ class PostRef:
 
 
 @dataclass(frozen=True, slots=True)
+class PostLink:
+    """Where a post lives and how it is shared: what a static redirect map needs."""
+
+    id: str
+    path: str
+    share_code: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedState:
     """A feed's change counter: bumped in the transaction that changes its entries."""
 

@@ -36,6 +36,11 @@ def tag_path(tag: str, fmt: FeedFormat | None = None) -> str:
     return f"/tag/{quote(tag, safe='')}.{ext}"
 
 
+def static_page_path(base: str, page: int) -> str:
+    """Return where page ``page`` of a listing lives in a static export (no query strings there)."""
+    return f"{base.removesuffix('.html')}/page/{page}.html"
+
+
 def site_feed_path(fmt: FeedFormat) -> str:
     return SITE_FEED_PATHS[fmt]
 

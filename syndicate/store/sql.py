@@ -19,7 +19,7 @@ from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
 from .feeds import FeedStoreMixin, feed_keys
 from .pings import PingStoreMixin
-from .schema import categories, post_categories, post_tags, posts
+from .schema import categories, post_categories, post_tags, posts, tombstones
 from .sources import SourceStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -304,6 +304,42 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
                  .order_by(newest.c.newest.desc(), categories.c.slug))
         with self._connect() as conn:
             return [Category(r.slug, r.name) for r in conn.execute(query)]
+
+    def tags(self) -> list[str]:
+        """Every tag that has posts, in the database's order of the names."""
+        query = select(post_tags.c.tag).distinct().order_by(post_tags.c.tag)
+        with self._connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- links of every post (static export) -----------------------------------------
+
+    def post_link_rows(self, batch: int = 1000) -> Iterator[tuple[str, str, datetime, str]]:
+        """(id, category, published, share code) of every post in id order, ``batch`` rows
+        per query, so that memory stays bounded however large the site is."""
+        query = select(posts.c.id, posts.c.category, posts.c.published, posts.c.share_code)
+        yield from self._keyset(query, posts.c.id, batch)
+
+    def gone_link_rows(self, batch: int = 1000) -> Iterator[tuple[str, str, datetime, str]]:
+        """The same for deleted posts (tombstones) whose article has not come back since."""
+        alive = select(posts.c.key).where(posts.c.key == tombstones.c.key).exists()
+        query = (select(tombstones.c.id, tombstones.c.category, tombstones.c.published,
+                        tombstones.c.share_code, tombstones.c.key).where(~alive))
+        for row in self._keyset(query, tombstones.c.key, batch):
+            yield row[0], row[1], row[2], row[3]
+
+    def _keyset(self, query: Any, column: Any, batch: int) -> Iterator[Any]:
+        """Page through ``query`` ordered by the unique ``column``, one query per batch."""
+        last: str | None = None
+        while True:
+            page = query.order_by(column).limit(batch)
+            if last is not None:
+                page = page.where(column > last)
+            with self._connect() as conn:
+                rows = list(conn.execute(page))
+            yield from (tuple(row) for row in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1]._mapping[column]
 
     # -- reading posts ---------------------------------------------------------------
 

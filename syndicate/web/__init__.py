@@ -19,8 +19,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     instance = overrides.pop("INSTANCE_PATH", None)
     store = overrides.pop("STORE", None)
+    # STATIC_EXPORT: pages link to what `syndicate export` writes (see web/export.py).
+    static_export = bool(overrides.pop("STATIC_EXPORT", False))
     settings = load_settings(overrides, instance_path=instance)
-    app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings)
+    app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings,
+                      STATIC_EXPORT=static_export)
     app.extensions["syndicate"] = core = Syndicate(settings, store=store)
     app.url_map.converters["code"] = ShareCodeConverter
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
@@ -30,6 +33,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
-    if settings.websub_hubs and not app.config["TESTING"]:
+    if settings.websub_hubs and not (app.config["TESTING"] or static_export):
         core.websub.start()  # also delivers pings other processes left queued
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from .. import urls
@@ -42,7 +42,18 @@ def init_app(app: Flask) -> None:
             "localtime": localtime,
             "news_label": news_label,
             "site_feeds": site_feed_links,
+            "page_url": page_url,
         }
+
+
+def page_url(base: str, page: int) -> str:
+    """Link to page ``page`` of a listing: ``base?page=n`` on the live site, a file of its
+    own in a static export (STATIC_EXPORT), where no query string can be served."""
+    if page <= 1:
+        return base
+    if current_app.config.get("STATIC_EXPORT"):
+        return urls.static_page_path(base, page)
+    return f"{base}?page={page}"
 
 
 def news_label(name: str) -> str:
