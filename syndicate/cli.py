@@ -78,6 +78,26 @@ def share(post_id: str) -> None:
         fail(str(error))
 
 
+@main.command(help="Write the site into DIR as static files for any static host or CDN: pages, "
+                   "feeds with their archives, sitemaps, OPML, robots.txt, 404/410 pages and "
+                   "redirect maps (_redirects, nginx). DIR is created; files an earlier export "
+                   "wrote there are replaced, other files are left alone.")
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+def export(directory: Path) -> None:
+    from .web import create_app
+    from .web.export import export_site
+
+    try:
+        app = create_app({"STATIC_EXPORT": True})
+        core = app.extensions["syndicate"]
+        core.init()
+        report = export_site(app, directory)
+    except SyndicateError as error:
+        fail(f"Export failed: {error}")
+    core.store.dispose()
+    click.echo(report.summary())
+
+
 @main.command(help="Serve the site with a production WSGI server.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on; 127.0.0.1 keeps it private behind a proxy.")
