@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
 
@@ -46,11 +46,11 @@ class FeedStoreMixin:
     engine: Engine
     _state_reader: FeedStateReader | None = None
 
-    def _connect(self, write: bool = False) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Store
 
-    def _ordered(self, id_query: Any) -> list[Post]:
-        raise NotImplementedError
+        def _connect(self, write: bool = False) -> AbstractContextManager[Connection]: ...
+
+        def _ordered(self, id_query: Any) -> list[Post]: ...
 
     # -- writing ---------------------------------------------------------------------
 

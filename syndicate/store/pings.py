@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, func, select, update
 
@@ -33,8 +34,9 @@ class Ping:
 class PingStoreMixin:
     """The Store's WebSub queue."""
 
-    def _connect(self, write: bool = False) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Store
+
+        def _connect(self, write: bool = False) -> AbstractContextManager[Connection]: ...
 
     def enqueue_pings(self, pairs: Iterable[tuple[str, str]], now: datetime) -> int:
         """Queue a ping for each (hub, topic), re-arming one already waiting; return how many."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
@@ -89,16 +89,15 @@ def item_hash(key: str) -> str:
 class SourceStoreMixin:
     """Source state, claims, item fingerprints and tombstones (mixed into Store)."""
 
-    _connect: Any  # from Store: a context manager giving a Connection
+    if TYPE_CHECKING:  # provided by Store
 
-    def _conn(self, write: bool = False) -> AbstractContextManager[Connection]:
-        return self._connect(write=write)  # type: ignore[no-any-return]
+        def _connect(self, write: bool = False) -> AbstractContextManager[Connection]: ...
 
     # -- source state ----------------------------------------------------------------
 
     def sync_sources(self, configured: Mapping[str, str], now: datetime) -> None:
         """Add a state row per configured source (name -> URL); a changed URL starts over."""
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             known = dict(conn.execute(select(source_state.c.name, source_state.c.config_url)).all())
             new = [{"name": name, "config_url": url, "url": url, "next_poll": now,
                     "failures": 0, "posts_new": 0, "posts_updated": 0}
@@ -115,7 +114,7 @@ class SourceStoreMixin:
         query = select(source_state).order_by(source_state.c.name)
         if names is not None:
             query = query.where(source_state.c.name.in_(list(names)))
-        with self._conn() as conn:
+        with self._connect() as conn:
             return [SourceState(**row) for row in conn.execute(query).mappings()]
 
     def due_sources(self, now: datetime, names: Iterable[str], limit: int) -> list[str]:
@@ -126,10 +125,10 @@ class SourceStoreMixin:
                  .order_by(source_state.c.next_poll, source_state.c.name).limit(limit))
         if len(wanted) <= CHUNK:
             query = query.where(source_state.c.name.in_(wanted))
-            with self._conn() as conn:
+            with self._connect() as conn:
                 return list(conn.execute(query).scalars())
         allowed = set(wanted)
-        with self._conn() as conn:
+        with self._connect() as conn:
             due = conn.execute(query.limit(limit + len(allowed))).scalars()
             return [name for name in due if name in allowed][:limit]
 
@@ -137,7 +136,7 @@ class SourceStoreMixin:
         """The earliest time one of these sources is due."""
         query = select(func.min(source_state.c.next_poll)).where(
             source_state.c.name.in_(list(names)))
-        with self._conn() as conn:
+        with self._connect() as conn:
             return conn.execute(query).scalar()  # type: ignore[no-any-return]
 
     # -- claims ----------------------------------------------------------------------
@@ -150,7 +149,7 @@ class SourceStoreMixin:
                 .values(claimed_by=worker, claimed_until=now + lease))
         if not force:
             stmt = stmt.where(source_state.c.next_poll <= now)
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             if conn.execute(stmt).rowcount != 1:
                 return None
             query = select(source_state).where(source_state.c.name == name)
@@ -162,7 +161,7 @@ class SourceStoreMixin:
         stmt = (update(source_state)
                 .where(source_state.c.name == name, source_state.c.claimed_by == worker)
                 .values(claimed_until=until))
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             return bool(conn.execute(stmt).rowcount == 1)
 
     def release_source(self, name: str, worker: str, record: PollRecord | None,
@@ -184,7 +183,7 @@ class SourceStoreMixin:
         stmt = (update(source_state)
                 .where(source_state.c.name == name, source_state.c.claimed_by == worker)
                 .values(**values))
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             return bool(conn.execute(stmt).rowcount == 1)
 
     # -- item fingerprints -----------------------------------------------------------
@@ -194,7 +193,7 @@ class SourceStoreMixin:
         by_hash = {item_hash(key): key for key in keys}
         hashes = list(by_hash)
         found: dict[str, str] = {}
-        with self._conn() as conn:
+        with self._connect() as conn:
             for start in range(0, len(hashes), CHUNK):
                 rows = conn.execute(
                     select(source_items.c.item, source_items.c.fingerprint).where(
@@ -211,7 +210,7 @@ class SourceStoreMixin:
         if not rows:
             return
         hashes = [row["item"] for row in rows]
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             for start in range(0, len(hashes), CHUNK):
                 conn.execute(delete(source_items).where(
                     source_items.c.source == source,
@@ -224,7 +223,7 @@ class SourceStoreMixin:
         """Delete posts published before ``before``, leaving tombstones, in one transaction."""
         feed_keys: set[str] = set()
         deleted = 0
-        with self._conn(write=True) as conn:
+        with self._connect(write=True) as conn:
             rows = list(conn.execute(
                 select(posts.c.id, posts.c.key, posts.c.share_code, posts.c.category,
                        posts.c.published, posts.c.title).where(posts.c.published < before)
@@ -254,7 +253,7 @@ class SourceStoreMixin:
             where = tombstones.c.share_code == code
         else:
             return None
-        with self._conn() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(tombstones).where(where)
                                .order_by(tombstones.c.deleted.desc())).mappings().first()
         return Tombstone(**row) if row else None
