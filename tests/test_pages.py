@@ -99,3 +99,11 @@ def test_media_names_ending_in_news_are_not_doubled(client: Any, core: Any) -> N
     assert doc.xpath("//h1/text()") == ["每日经济新闻"]
     post = page(client, "/meirijingjixinwen/2026/01/01/NW202601080000000001.html")
     assert [a.text for a in post.xpath("//nav[@class='back']/a")] == ["返回每日经济新闻", "返回首页"]
+
+
+def test_old_multi_segment_category_permalinks_redirect(client: Any) -> None:
+    response = client.get("/zhong guo/dianzibao/2026/01/05/NW202601050000000001.html")
+    assert response.status_code == 301
+    assert response.location == ("https://news.example.com/zhongguodianzibao/2026/01/05/"
+                                 "NW202601050000000001.html")
+    assert client.get("/a/b/2026/01/05/NW999999999999999999.html").status_code == 404

@@ -115,6 +115,9 @@ def tag(tag: str) -> str:
 
 
 @bp.get("/<slug>/<year>/<month>/<day>/<post_id>.html")
+# Jekyll split a legacy category with spaces into several path segments
+# (`21shijijingjibaodao 21caijingAPP` -> /21shijijingjibaodao/21caijingapp/...): redirect those too.
+@bp.get("/<path:slug>/<year>/<month>/<day>/<post_id>.html")
 def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Response:
     found = core().store.get_post(post_id)
     if found is None:
