@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ import click
 from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
-from .settings import load_settings
+from .settings import REGISTRY, load_settings
+
+DEFAULT_BASE_URL = next(s.default for s in REGISTRY if s.name == "BASE_URL")
 
 #: Demo posts shipped in the package, written for it in the old site's format.
 DEMO = Path(__file__).with_name("demo")
@@ -110,6 +113,10 @@ def serve(host: str, port: int, workers: int | None, server: str) -> None:
     from .serve import run
 
     settings = load_settings()
+    if settings.base_url == DEFAULT_BASE_URL and (host, port) != ("127.0.0.1", 8000):
+        # Unconfigured: links should at least point at the address being served.
+        os.environ["SYNDICATE_BASE_URL"] = f"http://{host}:{port}"
+        click.echo(f"SYNDICATE_BASE_URL is not set; using http://{host}:{port}", err=True)
     core = Syndicate(settings)
     core.init()
     core.store.dispose()
