@@ -63,7 +63,8 @@ REGISTRY: tuple[Setting, ...] = (
             "PostgreSQL: `postgresql+psycopg://user@host/dbname`."),
     Setting("BASE_URL", "http://127.0.0.1:8000",
             "The public origin used in every absolute URL (feeds, share links, redirects). "
-            "Never taken from the request's Host header.", _base_url),
+            "Never taken from the request's Host header. Unset, `syndicate serve` on another "
+            "host or port uses the address it serves.", _base_url),
     Setting("SITE_TITLE", "金融消息", "The site's title, shown on pages and in feeds."),
     Setting("TIMEZONE", "Asia/Shanghai",
             "Site time zone: dates without an offset are read in it, pages show dates in it.",
