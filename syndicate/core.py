@@ -278,13 +278,6 @@ class Syndicate:
         kind, _, name = key.partition("/")
         return [self.url(urls.feed_path(kind, name, fmt)) for fmt in FeedFormat]
 
-    def feed_paths(self, request: FeedRequest) -> dict[FeedFormat, str]:
-        if request.kind == "category":
-            return {f: urls.category_path(request.key, f) for f in FeedFormat}
-        if request.kind == "tag":
-            return {f: urls.tag_path(request.key, f) for f in FeedFormat}
-        return {f: urls.site_feed_path(f) for f in FeedFormat}
-
 
 def _free_slug(slug: str, taken: set[str]) -> str:
     """Return ``slug``, or ``slug-2``, ``slug-3``… if another media name already has it."""

@@ -259,7 +259,8 @@ class FeedView:
             updated = doc.last_modified
         else:
             suffix = "?" + doc.query.urlencoded() if not doc.query.empty else ""
-            self_urls = {f: core.url(p) + suffix for f, p in core.feed_paths(request).items()}
+            paths = urls.feed_paths(request.kind, request.key)
+            self_urls = {f: core.url(p) + suffix for f, p in paths.items()}
         spec = FeedSpec(
             feed_id=f"tag:{core.settings.tag_authority}:{request.kind}/{request.key}",
             title=title,

@@ -54,6 +54,11 @@ def feed_path(kind: str, key: str, fmt: FeedFormat) -> str:
     return site_feed_path(fmt)
 
 
+def feed_paths(kind: str, key: str) -> dict[FeedFormat, str]:
+    """Return the paths of a site, category or tag feed in every format."""
+    return {fmt: feed_path(kind, key, fmt) for fmt in FeedFormat}
+
+
 def archive_path(kind: str, key: str, page: int, fmt: FeedFormat) -> str:
     """Return the path of an RFC 5005 archive document (page 1 holds the oldest entries)."""
     base = "/feed" if kind == "site" else f"/{kind}/{quote(key, safe='')}"

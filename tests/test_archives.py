@@ -26,10 +26,6 @@ def app(tmp_path: Path, database_url: str) -> Any:
     core.store.dispose()
 
 
-@pytest.fixture
-def core(app: Any) -> Any:
-    return app.extensions["syndicate"]
-
 
 def links(body: bytes) -> dict[str, str]:
     root = etree.fromstring(body)

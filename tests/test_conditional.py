@@ -28,10 +28,6 @@ def app(tmp_path: Path, database_url: str) -> Any:
     core.store.dispose()
 
 
-@pytest.fixture
-def core(app: Any) -> Any:
-    return app.extensions["syndicate"]
-
 
 def etags(client: Any) -> dict[str, str]:
     return {url: client.get(url).headers["ETag"] for url in FEEDS}

@@ -30,10 +30,6 @@ def app(tmp_path: Path, database_url: str) -> Any:
     core.store.dispose()
 
 
-@pytest.fixture
-def core(app: Any) -> Any:
-    return app.extensions["syndicate"]
-
 
 def test_opml_lists_every_category_with_its_three_feeds(client: Any) -> None:
     response = client.get("/opml.xml")

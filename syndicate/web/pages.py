@@ -20,15 +20,14 @@ FEED_TYPES = {FeedFormat.ATOM: "application/atom+xml", FeedFormat.RSS: "applicat
               FeedFormat.JSON: "application/feed+json"}
 
 
-def feed_links(title: str, paths: dict[FeedFormat, str]) -> list[dict[str, str]]:
-    """Autodiscovery links for one feed in every format."""
+def feed_links(title: str, kind: str, key: str = "") -> list[dict[str, str]]:
+    """Autodiscovery links for one feed (site, category or tag) in every format."""
     return [{"title": f"{title} ({FEED_LABELS[f]})", "type": FEED_TYPES[f], "href": core().url(p)}
-            for f, p in paths.items()]
+            for f, p in urls.feed_paths(kind, key).items()]
 
 
 def site_feed_links() -> list[dict[str, str]]:
-    site = core().settings.site_title
-    return feed_links(site, {f: urls.site_feed_path(f) for f in FeedFormat})
+    return feed_links(core().settings.site_title, "site")
 
 
 def init_app(app: Flask) -> None:
@@ -92,11 +91,10 @@ def category(slug: str) -> str | Response:
     posts = core().store.in_category(slug, size, (page - 1) * size)
     if page > 1 and not posts:
         abort(404)
-    paths = {f: urls.category_path(slug, f) for f in FeedFormat}
     return render_template(
         "listing.html", heading=news_label(found.name), posts=posts, page=page,
         pages=max(1, -(-total // size)), base=urls.category_path(slug),
-        feeds=feed_links(news_label(found.name), paths) + site_feed_links(), category=found,
+        feeds=feed_links(news_label(found.name), "category", slug) + site_feed_links(), category=found,
     )
 
 
@@ -107,10 +105,9 @@ def tag(tag: str) -> str:
     posts = core().store.with_tag(tag, size, (page - 1) * size)
     if not posts:
         raise CategoryNotFound(f"没有这个标签：{tag}")
-    paths = {f: urls.tag_path(tag, f) for f in FeedFormat}
     return render_template(
         "listing.html", heading=tag, posts=posts, page=page, pages=max(1, -(-total // size)),
-        base=urls.tag_path(tag), feeds=feed_links(tag, paths) + site_feed_links(), category=None,
+        base=urls.tag_path(tag), feeds=feed_links(tag, "tag", tag) + site_feed_links(), category=None,
     )
 
 
@@ -142,10 +139,9 @@ def post_feed_links(found: Post) -> list[dict[str, str]]:
     for slug in found.categories or (found.category.slug,):
         other = found.category if slug == found.category.slug else core().store.category(slug)
         if other is not None:
-            links += feed_links(news_label(other.name),
-                                {f: urls.category_path(slug, f) for f in FeedFormat})
+            links += feed_links(news_label(other.name), "category", slug)
     for tag in found.tags:
-        links += feed_links(tag, {f: urls.tag_path(tag, f) for f in FeedFormat})
+        links += feed_links(tag, "tag", tag)
     return links + site_feed_links()
 
 
