@@ -7,6 +7,7 @@ from werkzeug.utils import redirect as _redirect
 from werkzeug.wrappers import Response
 
 from ..core import Syndicate
+from ..errors import CategoryNotFound
 
 
 def core() -> Syndicate:
@@ -16,3 +17,13 @@ def core() -> Syndicate:
 def redirect_to(path: str, code: int) -> Response:
     """Redirect to a path on this site, made absolute with BASE_URL (never the Host header)."""
     return _redirect(core().url(path), code=code)
+
+
+def moved_category(slug: str) -> str | None:
+    """Return None for a known category, the slug a legacy one now lives at, else 404."""
+    if core().store.category(slug) is not None:
+        return None
+    target = core().canonical_slug(slug)
+    if target is None:
+        raise CategoryNotFound(f"没有这个分类：{slug}")
+    return target

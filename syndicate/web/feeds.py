@@ -28,10 +28,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import urls
 from ..cache import Rendered
 from ..core import FeedRequest, Syndicate
-from ..errors import CategoryNotFound, SyndicateError
+from ..errors import SyndicateError
 from ..feedview import FeedDocument, FeedQuery
 from ..model import FeedFormat
-from .context import core, redirect_to
+from .context import core, moved_category, redirect_to
 
 bp = Blueprint("feeds", __name__)
 
@@ -149,11 +149,9 @@ def _query() -> FeedQuery:
 
 @bp.get(f"/category/<slug>.{EXT}")
 def category_feed(slug: str, ext: str) -> BaseResponse:
-    if core().store.category(slug) is None:
-        target = core().canonical_slug(slug)
-        if target:
-            return redirect_to(urls.category_path(target, FORMATS[ext]), 301)
-        raise CategoryNotFound(f"没有这个分类：{slug}")
+    target = moved_category(slug)
+    if target:
+        return redirect_to(urls.category_path(target, FORMATS[ext]), 301)
     feed = FeedRequest("category", slug, FORMATS[ext])
     return _flask_response(core().feeds.document(feed, _query()))
 
@@ -173,12 +171,9 @@ def site_feed(ext: str) -> Response:
 
 @bp.get(f"/category/<slug>/archive/<int:page>.{EXT}")
 def category_archive(slug: str, page: int, ext: str) -> BaseResponse:
-    if core().store.category(slug) is None:
-        target = core().canonical_slug(slug)
-        if target:
-            path = urls.archive_path("category", target, page, FORMATS[ext])
-            return redirect_to(path, 301)
-        raise CategoryNotFound(f"没有这个分类：{slug}")
+    target = moved_category(slug)
+    if target:
+        return redirect_to(urls.archive_path("category", target, page, FORMATS[ext]), 301)
     return _flask_response(core().feeds.archive(FeedRequest("category", slug, FORMATS[ext]), page))
 
 

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from .. import urls
 from ..errors import CategoryNotFound, PostNotFound
 from ..model import FeedFormat, Post
-from .context import core, redirect_to
+from .context import core, moved_category, redirect_to
 
 bp = Blueprint("pages", __name__)
 
@@ -80,12 +80,10 @@ def home() -> str:
 
 @bp.get("/category/<slug>.html")
 def category(slug: str) -> str | Response:
-    found = core().store.category(slug)
-    if found is None:
-        target = core().canonical_slug(slug)
-        if target:
-            return redirect_to(urls.category_path(target), 301)
-        raise CategoryNotFound(f"没有这个分类：{slug}")
+    target = moved_category(slug)
+    if target:
+        return redirect_to(urls.category_path(target), 301)
+    found = core().category(slug)
     page, size = _page_number(), core().settings.page_size
     total = core().store.count(category=slug)
     posts = core().store.in_category(slug, size, (page - 1) * size)
@@ -148,12 +146,7 @@ def post_feed_links(found: Post) -> list[dict[str, str]]:
 @bp.get("/<slug>/")
 def old_category_index(slug: str) -> Response:
     """The old site's per-category index (``/emnews/``) now lives at the category page."""
-    if core().store.category(slug) is not None:
-        return redirect_to(urls.category_path(slug), 301)
-    target = core().canonical_slug(slug)
-    if target:
-        return redirect_to(urls.category_path(target), 301)
-    raise CategoryNotFound(f"没有这个分类：{slug}")
+    return redirect_to(urls.category_path(moved_category(slug) or slug), 301)
 
 
 @bp.get("/healthz")
