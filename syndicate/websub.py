@@ -58,6 +58,9 @@ class WebSub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # One delivery pass at a time in this process, so flush() cannot return while
+        # the background thread still has a claimed ping in flight.
+        self._pass = threading.Lock()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self.delivered = 0
@@ -138,7 +141,8 @@ class WebSub:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                self.deliver_due()
+                with self._pass:
+                    self.deliver_due()
                 wait = self._until_next_due()
             except Exception:  # keep delivering after a database hiccup
                 log.exception("WebSub: delivery pass failed")
@@ -158,7 +162,12 @@ class WebSub:
         self._flushing = True
         try:
             while True:
-                self.deliver_due()
+                if not self._pass.acquire(timeout=max(0.0, (deadline - _now()).total_seconds())):
+                    return int(self.store.pending_pings())
+                try:
+                    self.deliver_due()
+                finally:
+                    self._pass.release()
                 left = self.store.pending_pings()
                 due = self.store.next_ping_due()
                 if not left or due is None or due > deadline:
