@@ -6,7 +6,7 @@ Every absolute URL is built from the BASE_URL setting, never from a request.
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from .model import FeedFormat, Post
@@ -66,7 +66,18 @@ def archive_path(kind: str, key: str, page: int, fmt: FeedFormat) -> str:
 
 
 def share_path(code: str) -> str:
+    """The short share link of a post."""
     return f"/s/{code}"
+
+
+def share_qr_path(code: str) -> str:
+    """The QR code (SVG) of a post's short share link."""
+    return f"/s/{code}.svg"
+
+
+def legacy_share_path(post_id: str) -> str:
+    """The old site's share link of a post."""
+    return f"/html_News/NewsShare.html?{urlencode({'infoCode': post_id})}"
 
 
 def absolute(base_url: str, path: str) -> str:
