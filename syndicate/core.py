@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import urls
-from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound, ShareCodeNotFound
+from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
 from .model import (
@@ -22,7 +22,7 @@ from .model import (
     article_key,
 )
 from .settings import Settings
-from .share import is_valid_code
+from .sharelinks import ShareLinks
 from .sources import Source, load_sources
 from .store import Store
 from .store.sources import SourceState
@@ -76,9 +76,12 @@ class Syndicate:
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
+        self.shares = ShareLinks(self)
 
     def close(self, wait: float = 10.0) -> None:
-        """Deliver queued WebSub pings (at most ``wait`` seconds), then release the database."""
+        """Write share counts, deliver queued WebSub pings (at most ``wait`` seconds), then
+        release the database."""
+        self.shares.counter.stop()
         if self.websub.enabled:
             self.websub.stop()
             self.websub.flush(wait)
@@ -185,17 +188,13 @@ class Syndicate:
         return post
 
     def post_by_code(self, code: str) -> Post:
-        post = self.store.get_post_by_code(code) if is_valid_code(code) else None
-        if post is None:
-            if is_valid_code(code):
-                self.check_gone(code=code)
-            raise ShareCodeNotFound(f"no post with share code {code!r}")
-        return post
+        """The post a short code names (as pasted or typed); 404, or 410 once deleted."""
+        return self.post(self.shares.by_code(code).post_id)
 
-    def check_gone(self, *, post_id: str | None = None, code: str | None = None) -> None:
-        """Raise PostGone (410) if the post with this id or share code was deleted."""
-        if self.store.tombstone(post_id=post_id, code=code) is not None:
-            raise PostGone(f"这篇文章已删除：{post_id or code}")
+    def check_gone(self, *, post_id: str | None = None) -> None:
+        """Raise PostGone (410) if the post with this id was deleted."""
+        if self.store.tombstone(post_id=post_id) is not None:
+            raise PostGone(f"这篇文章已删除：{post_id}")
 
     def category(self, slug: str) -> Category:
         category = self.store.category(slug)

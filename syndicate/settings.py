@@ -41,6 +41,17 @@ def _base_url(value: Any) -> str:
     return text
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be on or off (1/0, true/false, yes/no)")
+
+
 def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
@@ -97,6 +108,9 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("API_MAX_BYTES", 1024 * 1024,
             "Largest request body the publish API accepts, in bytes (larger: 413).", _positive_int),
     Setting("REDIS_URL", None, "Optional Redis URL for a cache shared by several workers or machines."),
+    Setting("SHARE_COUNTING", True,
+            "Count share link clicks and link-preview fetches per day (no IP address or user "
+            "agent is stored; DNT and Sec-GPC are honoured). Off: nothing is counted.", _flag),
     Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
 )
 
@@ -124,6 +138,7 @@ class Settings:
     fetch_max_bytes: int = 10 * 1024 * 1024
     api_max_bytes: int = 1024 * 1024
     archive_size: int = 50
+    share_counting: bool = True
 
     @property
     def tz(self) -> ZoneInfo:
@@ -195,6 +210,7 @@ def load_settings(
         fetch_max_bytes=values["FETCH_MAX_BYTES"],
         api_max_bytes=values["API_MAX_BYTES"],
         archive_size=values["ARCHIVE_SIZE"],
+        share_counting=values["SHARE_COUNTING"],
     )
 
 

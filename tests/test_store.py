@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from syndicate.model import Outcome
 from syndicate.share import is_valid_code
@@ -71,7 +72,7 @@ def test_twin_arriving_later_joins_without_changing_the_id(store: Store) -> None
     assert set(found.categories) == {"zhongguodianzibao", "emnews"}
 
 
-def test_share_codes_are_stable_and_unique(store: Store) -> None:
+def test_each_new_post_gets_a_unique_random_share_code(store: Store) -> None:
     posts = [make_input(f"NW2026010100000001{i:02d}") for i in range(50)]
     store.save_posts(posts)
     codes = {store.get_post(p.id).share_code for p in posts}  # type: ignore[union-attr]
@@ -79,7 +80,44 @@ def test_share_codes_are_stable_and_unique(store: Store) -> None:
     assert all(is_valid_code(code) for code in codes)
     found = store.get_post("NW202601010000000105")
     assert found is not None
-    assert store.get_post_by_code(found.share_code) == found
+    target = store.share_target(found.share_code)
+    assert target is not None and (target.post_id, target.gone) == (found.id, False)
+
+
+def test_a_share_code_is_minted_once_and_survives_edits(store: Store) -> None:
+    store.save_posts([make_input("NW202601010000000200")])
+    code = store.get_post("NW202601010000000200").share_code  # type: ignore[union-attr]
+    store.save_posts([make_input("202601010000000200", title="改过的标题")])  # bare twin, edited
+    post = store.get_post("NW202601010000000200")
+    assert post is not None and post.title == "改过的标题" and post.share_code == code
+
+
+def test_a_clashing_code_is_minted_again(store: Store, monkeypatch: Any) -> None:
+    store.save_posts([make_input("NW202601010000000300")])
+    taken = store.get_post("NW202601010000000300").share_code  # type: ignore[union-attr]
+    minted = iter([taken, taken, "abcdefghjkmn"])
+    monkeypatch.setattr("syndicate.store.sql.mint_code", lambda: next(minted))
+    store.save_posts([make_input("NW202601010000000301")])
+    assert store.get_post("NW202601010000000301").share_code == "abcdefghjkmn"  # type: ignore[union-attr]
+
+
+def test_a_deleted_posts_code_is_never_reused_and_comes_back_with_it(store: Store,
+                                                                      monkeypatch: Any) -> None:
+    old = make_input("NW202601010000000400", published=datetime(2020, 1, 1, tzinfo=CST))
+    store.save_posts([old])
+    code = store.get_post(old.id).share_code  # type: ignore[union-attr]
+    store.prune_posts(datetime(2021, 1, 1, tzinfo=CST), datetime.now(CST))
+    gone = store.share_target(code)
+    assert gone is not None and gone.gone and gone.post_id == old.id
+    # Another article that happens to draw the dead code gets a different one.
+    minted = iter([code, "abcdefghjkmp"])
+    monkeypatch.setattr("syndicate.store.sql.mint_code", lambda: next(minted))
+    store.save_posts([make_input("NW202601010000000401")])
+    assert store.get_post("NW202601010000000401").share_code == "abcdefghjkmp"  # type: ignore[union-attr]
+    # The deleted article itself, imported again, gets its old code back.
+    store.save_posts([old])
+    back = store.share_target(code)
+    assert back is not None and not back.gone and back.post_id == old.id
 
 
 def test_listing_order_is_newest_first_ties_by_id(store: Store) -> None:
@@ -111,5 +149,6 @@ def test_home_orders_categories_by_newest_post(store: Store) -> None:
 
 def test_unknown_lookups_return_none(store: Store) -> None:
     assert store.get_post("NW999999999999999999") is None
-    assert store.get_post_by_code("zzzzzzzz") is None
+    assert store.share_target("zzzzzzzzzzzz") is None
+    assert store.legacy_target("NW999999999999999999") is None
     assert store.category("nope") is None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
 
 from ..model import SITE_FEED, FeedState, Outcome, Post, PostRef, article_key, feed_key
-from .feedstate import FeedStateReader
+from .hot import HotLookup, feed_state_lookup
 from .schema import feed_entries, feeds, post_categories, post_tags, posts
 
 CHUNK = 500
@@ -44,7 +44,7 @@ class FeedStoreMixin:
     """The Store's feed state: versions, arrival order, archives, deltas, sitemap rows."""
 
     engine: Engine
-    _state_reader: FeedStateReader | None = None
+    _state_reader: HotLookup[FeedState] | None = None
 
     if TYPE_CHECKING:  # provided by Store
 
@@ -117,7 +117,7 @@ class FeedStoreMixin:
     def feed_state(self, key: str) -> FeedState | None:
         """Return the committed state of one feed (cheap: the hot path of every feed request)."""
         if self._state_reader is None:
-            self._state_reader = FeedStateReader(self.engine)
+            self._state_reader = feed_state_lookup(self.engine)
         return self._state_reader.get(key)
 
     def feed_states(self, keys: Sequence[str]) -> dict[str, FeedState]:

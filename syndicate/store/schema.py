@@ -193,3 +193,25 @@ tombstones = Table(
     Index("ix_tombstones_share_code", "share_code"),
     Index("ix_tombstones_id", "id"),
 )
+
+# Every share code ever minted and the article it names (by key, so NW and bare infoCode
+# agree). A code is never minted twice, and never for another article, even after its
+# post is deleted; an article that comes back gets its code back.
+share_codes = Table(
+    "share_codes",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("minted", UTCDateTime, nullable=False),
+)
+
+# Share link use per code and day (in the site time zone): human clicks and link-preview
+# fetches by known crawlers, counted apart. Nothing about the reader is stored.
+share_hits = Table(
+    "share_hits",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("clicks", Integer, nullable=False, default=0),
+    Column("previews", Integer, nullable=False, default=0),
+)

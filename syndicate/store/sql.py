@@ -16,15 +16,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
-from ..share import CODE_LENGTH, MAX_CODE_LENGTH, mint_code
+from ..share import mint_code
 from .feeds import FeedStoreMixin, feed_keys
 from .pings import PingStoreMixin
-from .schema import categories, post_categories, post_tags, posts, tombstones
+from .schema import categories, post_categories, post_tags, posts, share_codes, tombstones
+from .shares import ShareStoreMixin
 from .sources import SourceStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Stay well under SQLite's bound-parameter limit in IN (...) lists.
 CHUNK = 500
+#: Rounds of re-minting share codes that clashed with existing ones (each clash is ~2**-60).
+MINT_ATTEMPTS = 8
 
 
 @dataclass(slots=True)
@@ -71,7 +74,7 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
+class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
@@ -229,7 +232,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
         if not rows:
             return
         new = [row for row in rows if row["_outcome"] is Outcome.NEW]
-        self._assign_codes(conn, new)
+        self._assign_codes(conn, new, now)
         columns = [c.name for c in posts.columns]
         if new:
             conn.execute(posts.insert(), [{c: row[c] for c in columns} for row in new])
@@ -259,26 +262,43 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
             conn.execute(post_tags.insert(), tag_rows)
         self._record_feed_changes(conn, rows, now)
 
-    def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Give each new post its share code, lengthening a code on a rare collision."""
-        wanted = {row["id"]: mint_code(row["key"]) for row in rows}
-        taken: set[str] = set()
-        codes = list(wanted.values())
-        for start in range(0, len(codes), CHUNK):
-            taken.update(conn.execute(
-                select(posts.c.share_code).where(posts.c.share_code.in_(codes[start:start + CHUNK]))
-            ).scalars())
-        for row in rows:
-            code, length = wanted[row["id"]], CODE_LENGTH
-            while code in taken:
-                length += 1
-                if length > MAX_CODE_LENGTH:
-                    raise StorageError(f"no free share code for post {row['id']}")
-                code = mint_code(row["key"], length)
+    def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Give each new post its share code: the one its article had before (a deleted
+        post that comes back), else a new random code that was never minted before."""
+        if not rows:
+            return
+        keys = [row["key"] for row in rows]
+        known: dict[str, str] = {}
+        for start in range(0, len(keys), CHUNK):
+            rows_found = conn.execute(select(share_codes.c.key, share_codes.c.code)
+                                      .where(share_codes.c.key.in_(keys[start:start + CHUNK])))
+            known.update((key, code) for key, code in rows_found)
+        fresh = {row["key"]: mint_code() for row in rows if row["key"] not in known}
+        for _attempt in range(MINT_ATTEMPTS):
+            codes = list(fresh.values())
+            taken: set[str] = set()
+            for start in range(0, len(codes), CHUNK):
                 taken.update(conn.execute(
-                    select(posts.c.share_code).where(posts.c.share_code == code)).scalars())
-            taken.add(code)
-            row["share_code"] = code
+                    select(share_codes.c.code)
+                    .where(share_codes.c.code.in_(codes[start:start + CHUNK]))).scalars())
+            clashes = [key for key, code in fresh.items() if code in taken]
+            # Codes minted twice within this batch clash too.
+            seen: set[str] = set()
+            for key, code in fresh.items():
+                if code in seen:
+                    clashes.append(key)
+                seen.add(code)
+            if not clashes:
+                break
+            for key in clashes:
+                fresh[key] = mint_code()
+        else:
+            raise StorageError("could not mint a free share code: the code space is exhausted")
+        if fresh:
+            conn.execute(share_codes.insert(), [{"code": code, "key": key, "minted": now}
+                                                for key, code in fresh.items()])
+        for row in rows:
+            row["share_code"] = known.get(row["key"]) or fresh[row["key"]]
 
     # -- categories ------------------------------------------------------------------
 
@@ -346,10 +366,6 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin):
     def get_post(self, post_id: str) -> Post | None:
         """Return the post with this id, in either infoCode form."""
         found = self._posts(posts.c.key == article_key(post_id))
-        return found[0] if found else None
-
-    def get_post_by_code(self, code: str) -> Post | None:
-        found = self._posts(posts.c.share_code == code)
         return found[0] if found else None
 
     def latest(self, limit: int, offset: int = 0) -> list[Post]:

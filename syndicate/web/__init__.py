@@ -10,7 +10,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..core import Syndicate
 from ..settings import load_settings
 from . import api, discovery, errors, feeds, pages, share
-from .converters import ShareCodeConverter
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,10 +24,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings,
                       STATIC_EXPORT=static_export)
     app.extensions["syndicate"] = core = Syndicate(settings, store=store)
-    app.url_map.converters["code"] = ShareCodeConverter
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-    # Outermost: well-formed feed requests are answered before Flask (see web/feeds.py).
+    # Outermost: share links and well-formed feed requests are answered before Flask (see web/feeds.py).
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)

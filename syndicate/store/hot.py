@@ -1,7 +1,8 @@
-"""Read one feed's state row on every feed request, as cheaply as the database allows.
+"""Run one fixed, indexed lookup on every request, as cheaply as the database allows.
 
-Every request must see a change as soon as it has committed (in any process, on any
-machine), so the state is read from the database each time; what varies is the cost:
+Feed requests read their feed's state row, share links read the post a code names; each
+request must see a change as soon as it has committed (in any process, on any machine),
+so the row is read from the database each time. What varies is the cost:
 
 - SQLite: a per-thread connection keeps the rows it read, and trusts them only while
   ``PRAGMA data_version`` says no other connection has committed since: a read of
@@ -20,30 +21,35 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
 from ..model import FeedState
-from .schema import feeds
 
-_QUERY = "SELECT version, changed, last_seq FROM feeds WHERE key = {}"
+T = TypeVar("T")
 #: Rows kept per SQLite connection before the memo starts over.
 _MEMO_LIMIT = 20_000
 
 
-class FeedStateReader:
-    """``get(key)`` returns the committed state of one feed, or None if it has no entries."""
+class HotLookup(Generic[T]):
+    """``get(key)`` runs ``sql`` (with ``{key}`` where the key goes) and returns
+    ``convert(row)`` of the first row, or None when there is none."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sql: str, convert: Callable[[str, tuple[Any, ...]], T],
+                 what: str) -> None:
         self.engine = engine
+        self.convert = convert
+        self.what = what
         self._local = threading.local()
         dialect = engine.dialect.name
         database = engine.url.database or ""
+        self._sql_named = sql.format(key=":key")  # sqlite3 and SQLAlchemy text()
+        self._sql_pyformat = sql.format(key="%(key)s")  # psycopg
         if dialect == "sqlite" and database and database != ":memory:":
-            self.get: Callable[[str], FeedState | None] = self._get_sqlite
+            self.get: Callable[[str], T | None] = self._get_sqlite
         elif dialect == "postgresql":
             self.get = self._get_postgres
         else:
@@ -61,7 +67,7 @@ class FeedStateReader:
             local.conn, local.pid, local.seen, local.memo = conn, os.getpid(), None, {}
         return local
 
-    def _get_sqlite(self, key: str) -> FeedState | None:
+    def _get_sqlite(self, key: str) -> T | None:
         try:
             local = self._sqlite()
             version = local.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -71,14 +77,13 @@ class FeedStateReader:
             memo = local.memo
             if key in memo:
                 return memo[key]  # type: ignore[no-any-return]
-            row = local.conn.execute(_QUERY.format("?"), (key,)).fetchone()
+            row = local.conn.execute(self._sql_named, {"key": key}).fetchone()
         except sqlite3.Error as error:
             self._local.pid = None
-            raise StorageError(f"cannot read the state of feed {key!r}: {error}") from error
-        state = None if row is None else FeedState(
-            key, row[0], datetime.fromisoformat(row[1]).replace(tzinfo=UTC), row[2])
-        memo[key] = state
-        return state
+            raise StorageError(f"cannot read {self.what} {key!r}: {error}") from error
+        found = None if row is None else self.convert(key, row)
+        memo[key] = found
+        return found
 
     # -- PostgreSQL ------------------------------------------------------------------
 
@@ -92,31 +97,29 @@ class FeedStateReader:
             local.conn, local.pid = psycopg.connect(conninfo, autocommit=True), os.getpid()
         return local.conn
 
-    def _get_postgres(self, key: str) -> FeedState | None:
+    def _get_postgres(self, key: str) -> T | None:
         import psycopg
 
         for attempt in (1, 2):
             try:
-                row = self._postgres().execute(_QUERY.format("%s"), (key,), prepare=True).fetchone()
+                row = self._postgres().execute(self._sql_pyformat, {"key": key},
+                                               prepare=True).fetchone()
                 break
             except psycopg.Error as error:
                 self._local.pid = None  # reconnect: the server may have restarted
                 if attempt == 2 or not isinstance(error, psycopg.OperationalError):
-                    raise StorageError(f"cannot read the state of feed {key!r}: {error}") from error
-        if row is None:
-            return None
-        return FeedState(key, row[0], row[1].astimezone(UTC), row[2])
+                    raise StorageError(f"cannot read {self.what} {key!r}: {error}") from error
+        return None if row is None else self.convert(key, tuple(row))
 
     # -- anything else ---------------------------------------------------------------
 
-    def _get_generic(self, key: str) -> FeedState | None:
-        query = select(feeds.c.version, feeds.c.changed, feeds.c.last_seq).where(feeds.c.key == key)
+    def _get_generic(self, key: str) -> T | None:
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(query).first()
+                row = conn.execute(text(self._sql_named), {"key": key}).first()
         except SQLAlchemyError as error:
-            raise StorageError(f"cannot read the state of feed {key!r}: {error}") from error
-        return None if row is None else FeedState(key, row.version, row.changed, row.last_seq)
+            raise StorageError(f"cannot read {self.what} {key!r}: {error}") from error
+        return None if row is None else self.convert(key, tuple(row))
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -124,3 +127,17 @@ class FeedStateReader:
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
         self._local.pid = None
+
+
+def as_utc(value: Any) -> datetime:
+    """A timestamp column as read without SQLAlchemy's types: SQLite gives text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def feed_state_lookup(engine: Engine) -> HotLookup[FeedState]:
+    """The state row of one feed, by key."""
+    return HotLookup(engine, "SELECT version, changed, last_seq FROM feeds WHERE key = {key}",
+                     lambda key, row: FeedState(key, row[0], as_utc(row[1]), row[2]),
+                     "the state of feed")
