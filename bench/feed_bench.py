@@ -25,15 +25,11 @@ import gzip
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -42,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from import_bench import generate  # noqa: E402  (bench/ is not a package)
+from benchlib import free_port, started, wrk  # noqa: E402  (bench/ is not a package)
+from import_bench import generate  # noqa: E402
 
 from syndicate.core import FeedRequest, Syndicate  # noqa: E402
 from syndicate.model import FeedFormat  # noqa: E402
@@ -103,61 +100,6 @@ def feed(slug):
     response.set_etag(hashlib.sha1(body).hexdigest())
     return response.make_conditional(request)
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited at start (code {process.returncode})")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not answer within 30 s")
-
-
-@contextmanager
-def started(command: list[str], url: str, what: str, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Iterator[None]:
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_http(url, process, what)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wrk(url: str, args: argparse.Namespace, headers: dict[str, str] | None = None,
-        script: Path | None = None) -> tuple[float, float]:
-    """Run wrk once; return (requests/s, p99 latency in ms)."""
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-               "--latency", "--timeout", "5s"]
-    for name, value in (headers or {}).items():
-        command += ["-H", f"{name}: {value}"]
-    if script:
-        command += ["-s", str(script)]
-    out = subprocess.run(command + [url], capture_output=True, text=True, check=True,
-                         timeout=args.duration + 30).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    if re.search(r"Non-2xx or 3xx responses", out) and "If-None-Match" not in (headers or {}):
-        print(f"  warning: non-2xx answers from {url}", file=sys.stderr)
-    return rate, float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
 
 
 def ab_head(url: str, args: argparse.Namespace) -> tuple[float, float]:
