@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -24,7 +25,7 @@ def make_core() -> Syndicate:
     return Syndicate(load_settings())
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -71,14 +72,30 @@ def import_(paths: tuple[Path, ...], progress: bool | None) -> None:
         sys.exit(1)
 
 
-@main.command(help="Print the short share URL of a post.")
+@main.command(help="Print the short share URL of a post; with --stats, its share links and "
+                   "their clicks and link-preview fetches per day.")
 @click.argument("post_id")
-def share(post_id: str) -> None:
+@click.option("--stats", is_flag=True, help="Show share links and counts per day.")
+@click.option("--json", "as_json", is_flag=True, help="With --stats: print JSON, as the API does.")
+def share(post_id: str, stats: bool, as_json: bool) -> None:
     core = make_core()
     try:
-        click.echo(core.share_url(core.post(post_id)))
+        if not stats:
+            click.echo(core.share_url(core.post(post_id)))
+            return
+        found = core.shares.stats(post_id)
     except SyndicateError as error:
         fail(str(error))
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"code:       {found.code}\nshort_url:  {found.short_url}\n"
+               f"legacy_url: {found.legacy_url}\nclicks:     {found.clicks}\n"
+               f"previews:   {found.previews}")
+    if found.by_day:
+        click.echo("\nday         clicks  previews")
+        for day in found.by_day:
+            click.echo(f"{day.day}  {day.clicks:>6}  {day.previews:>8}")
 
 
 @main.command(help="Write the site into DIR as static files for any static host or CDN: pages, "

@@ -190,9 +190,16 @@ class Discovery:
     # -- robots.txt ------------------------------------------------------------------
 
     def robots(self) -> str:
+        """Search engines index posts, not short links (which carry ``noindex``); the
+        crawlers that build link previews may fetch posts and short links alike."""
         return "\n".join([
+            *(f"User-agent: {agent}" for agent in PREVIEW_CRAWLERS),
+            "Disallow: /api/",
+            "Allow: /",
+            "",
             "User-agent: *",
             "Disallow: /api/",
+            "Disallow: /s/",
             "",
             f"Sitemap: {self.core.url(SITEMAP_PATH)}",
             f"Sitemap: {self.core.url(NEWS_SITEMAP_PATH)}",
@@ -200,6 +207,10 @@ class Discovery:
         ])
 
 
+#: Link-preview crawlers of social networks and chat apps, named in robots.txt.
+PREVIEW_CRAWLERS = ("Twitterbot", "facebookexternalhit", "Facebot", "meta-externalagent",
+                    "Slackbot", "TelegramBot", "WhatsApp", "Discordbot", "LinkedInBot",
+                    "Pinterestbot", "redditbot", "SkypeUriPreview", "Mastodon", "Applebot")
 SITEMAP_PATH = "/sitemap.xml"
 NEWS_SITEMAP_PATH = "/sitemap-news.xml"
 

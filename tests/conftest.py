@@ -114,7 +114,7 @@ def app(tmp_path: Path) -> Any:
     core.init()
     core.save(SITE_POSTS)
     yield app
-    core.store.dispose()
+    core.close(wait=0)
 
 
 @pytest.fixture

@@ -152,3 +152,39 @@ def test_unknown_lookups_return_none(store: Store) -> None:
     assert store.share_target("zzzzzzzzzzzz") is None
     assert store.legacy_target("NW999999999999999999") is None
     assert store.category("nope") is None
+
+
+def test_upgrading_replaces_old_share_codes_and_records_every_code(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from syndicate.store.sql import MIGRATIONS
+
+    store = Store(database_url)
+    store.upgrade()
+    store.save_posts([make_input(f"NW2026010100000005{i:02d}") for i in range(3)])
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    old = {"NW202601010000000500": "AbCdEfGh", "NW202601010000000501": "abcdefgh",
+           "NW202601010000000502": "0a1b2c3d4e5f"}  # the last is already a valid code
+    with store.engine.begin() as conn:
+        for post_id, code in old.items():
+            conn.execute(text("UPDATE posts SET share_code = :c WHERE id = :i"),
+                         {"c": code, "i": post_id})
+    store.upgrade()
+    fresh = Store(database_url)
+    codes = {pid: fresh.get_post(pid).share_code for pid in old}  # type: ignore[union-attr]
+    assert all(is_valid_code(code) for code in codes.values())
+    assert codes["NW202601010000000502"] == "0a1b2c3d4e5f"
+    assert len(set(codes.values())) == 3
+    for post_id, code in codes.items():
+        target = fresh.share_target(code)
+        assert target is not None and target.post_id == post_id
+    with fresh.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM share_codes")).scalar() == 3
+    fresh.dispose()
+    store.dispose()

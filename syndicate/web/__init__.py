@@ -24,6 +24,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(TESTING=bool(overrides.get("TESTING")), SETTINGS=settings,
                       STATIC_EXPORT=static_export)
     app.extensions["syndicate"] = core = Syndicate(settings, store=store)
+    # werkzeug's own redirects (merging "//", adding a trailing "/") are built on the
+    # request's Host header; every redirect here must be built on BASE_URL instead.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     # Outermost: share links and well-formed feed requests are answered before Flask (see web/feeds.py).
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]

@@ -161,6 +161,12 @@ def get_post(post_id: str) -> dict[str, Any]:
     return post_json(core().post(post_id))
 
 
+@bp.get("/api/posts/<post_id>/share")
+def share_stats(post_id: str) -> dict[str, Any]:
+    """The post's share links and how often they were followed, per day."""
+    return core().shares.stats(post_id).as_dict()
+
+
 def _links(post: Post) -> dict[str, str]:
     return {"url": core().post_url(post), "short_url": core().share_url(post)}
 

@@ -67,6 +67,24 @@ def _error(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_SHARE_STATS: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "short_url", "legacy_url", "clicks", "previews", "by_day"],
+    "properties": {
+        "code": {"type": "string", "pattern": "^[0-9a-hjkmnp-tv-z]{12}$"},
+        "short_url": {"type": "string", "format": "uri"},
+        "legacy_url": {"type": "string", "format": "uri"},
+        "clicks": _COUNT,
+        "previews": _COUNT,
+        "by_day": {"type": "array", "items": {
+            "type": "object", "required": ["day", "clicks", "previews"],
+            "properties": {"day": {"type": "string", "format": "date"},
+                           "clicks": _COUNT, "previews": _COUNT}}},
+    },
+}
+
+
 def openapi(base_url: str) -> dict[str, Any]:
     """Return the OpenAPI document for a site at ``base_url``."""
     saved = {"type": "object", "properties": {
@@ -79,7 +97,8 @@ def openapi(base_url: str) -> dict[str, Any]:
         "servers": [{"url": base_url}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": _ERROR, "PostInput": _POST_IN, "Post": _POST_OUT},
+            "schemas": {"Error": _ERROR, "PostInput": _POST_IN, "Post": _POST_OUT,
+                        "ShareStats": _SHARE_STATS},
         },
         "paths": {
             "/api/posts": {"post": {
@@ -104,6 +123,19 @@ def openapi(base_url: str) -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "The post", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Post"}}}},
+                    "404": _error("No such post"),
+                    "410": _error("The post was deleted"),
+                },
+            }},
+            "/api/posts/{id}/share": {"get": {
+                "summary": "A post's share links and their use: human clicks and link-preview "
+                           "fetches per day (site time zone); no reader data is kept",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "Share links and counts", "content": {
+                        "application/json": {"schema": {
+                            "$ref": "#/components/schemas/ShareStats"}}}},
                     "404": _error("No such post"),
                     "410": _error("The post was deleted"),
                 },
