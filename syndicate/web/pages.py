@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
-from .. import urls
+from .. import preview, urls
 from ..errors import CategoryNotFound, PostNotFound
 from ..model import FeedFormat, Post
 from .context import core, moved_category, redirect_to
@@ -125,9 +125,16 @@ def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Resp
 
 
 def render_post(found: Post) -> str:
+    short_url = core().share_url(found)
+    meta = preview.build_preview(
+        found, canonical=core().post_url(found), short_url=short_url,
+        site_name=core().settings.site_title, base_url=core().settings.base_url, tz=core().tz,
+    )
     return render_template(
-        "post.html", post=found, share_url=core().share_url(found),
-        canonical=core().post_url(found), feeds=post_feed_links(found),
+        "post.html", post=found, preview=meta, share_url=short_url, canonical=meta.canonical,
+        qr_path=urls.share_qr_path(found.share_code), feeds=post_feed_links(found),
+        weibo_url=preview.weibo_share_url(short_url, found.title),
+        x_url=preview.x_share_url(short_url, found.title),
     )
 
 
