@@ -244,7 +244,7 @@ def report(results: dict[str, Results]) -> None:
                   f"{r.requests:9} {r.bad_status:6} {r.socket_errors:8}")
     for kind in EXPECTED:
         ratio = results["syndicate"][kind].rate / nginx[kind].rate
-        print(f"target: syndicate {kind} {ratio:.2f}x nginx (>= {TARGET}): "
+        print(f"target: syndicate {kind} {ratio:.3f}x nginx (>= {TARGET}): "
               f"{'met' if ratio >= TARGET else 'NOT met'}")
 
 
