@@ -84,7 +84,8 @@ def live_urls(core: Any) -> list[str]:
              "/feed/archive/1.atom", "/feed/archive/4.json",
              "/category/cailianshe.rss", "/category/zhongguodianzibao/archive/3.rss",
              f"/tag/{CJK_TAG}.atom", f"/tag/{CJK_TAG}/archive/2.json", "/tag/工业互联网.json"]
-    return found + [link.path for link in core.post_links()]
+    return found + [url for link in core.post_links()
+                    for url in (link.path, f"/s/{link.share_code}.svg")]
 
 
 def test_every_document_is_at_its_live_path_with_the_live_bytes(live: Any, out: Path) -> None:
@@ -199,11 +200,12 @@ def test_deleted_posts_are_410_in_the_maps_and_their_old_pages_are_removed(
     # Prune the one post published before 10:00 on 2026-01-05, then export again.
     assert core.prune(timedelta(hours=1), now=datetime(2026, 1, 5, 11, 0, tzinfo=CST)) == 1
     report = export_site(export_app, out)
-    # Gone: the post's page, and the third listing page of its category and of its tag.
+    # Gone: the post's page and QR code, and the third listing page of its category and tag.
     assert not file_of(out, FIRST_PATH).exists()
+    assert not file_of(out, f"/s/{code}.svg").exists()
     assert not (out / "category" / "zhongguodianzibao" / "page" / "3.html").exists()
     assert not (out / "tag" / CJK_TAG / "page" / "3.html").exists()
-    assert report.removed == 3 and report.rules["deleted posts"] == 5
+    assert report.removed == 4 and report.rules["deleted posts"] == 5
     rules = (out / "_redirects").read_text("utf-8").splitlines()
     for line in (f"{FIRST_PATH} /410.html 410", f"/s/{code} /410.html 410",
                  f"/html_News/NewsShare.html infoCode={FIRST} /410.html 410",
@@ -252,6 +254,7 @@ def test_the_report_counts_files_per_kind(export_app: Any, tmp_path: Path) -> No
     report = export_site(export_app, tmp_path / "out")
     # 3 categories, 4 tags; 中国电子报 and its tag have 3 pages each, 3 archive pages + 1
     assert report.files["home page"] == 1 and report.files["posts"] == 7
+    assert report.files["QR codes"] == 7  # the share panel's image on each post page
     assert report.files["listing pages"] == 3 + 4 + 2 * 2
     assert report.files["feeds"] == 3 * (1 + 3 + 4)
     assert report.files["error pages"] == 2 and report.files["redirect maps"] == 3

@@ -124,6 +124,7 @@ class _Exporter:
         self.listings(categories, tags)
         for link in self.core.post_links():
             self.save(link.path, "posts")
+            self.save(urls.share_qr_path(link.share_code), "QR codes")
         self.feeds([("site", "")] + [("category", slug) for slug in categories]
                    + [("tag", tag) for tag in tags])
         self.discovery()
