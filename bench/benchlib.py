@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,46 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+#: The start of an nginx.conf that runs in the foreground from a temporary folder ``{tmp}``
+#: (no root paths written); a benchmark adds its own directives and ``server`` and closes
+#: the ``http`` block.
+NGINX_PREAMBLE = """worker_processes {workers};
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fastcgi;
+  uwsgi_temp_path {tmp}/nginx-uwsgi;
+  scgi_temp_path {tmp}/nginx-scgi;
+"""
+
+
+def http_bench_args(description: str) -> argparse.Namespace:
+    """The options every wrk benchmark takes; exits when nginx or wrk is missing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    args = parser.parse_args()
+    missing = [tool for tool in ("nginx", "wrk") if not shutil.which(tool)]
+    if missing:
+        raise SystemExit(f"missing {', '.join(missing)}: install with `apt-get install -y nginx wrk`")
+    return args
+
+
+def post_folders(tmp: Path) -> tuple[Path, Path]:
+    """A ``_posts`` folder to generate posts into and an instance folder, under ``tmp``."""
+    folder, instance = tmp / "_posts", tmp / "instance"
+    folder.mkdir()
+    instance.mkdir()
+    return folder, instance
 
 
 def free_port() -> int:

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from benchlib import free_port, started, wrk  # noqa: E402  (bench/ is not a package)
+from benchlib import NGINX_PREAMBLE, free_port, http_bench_args, post_folders, started, wrk  # noqa: E402  (bench/ is not a package)
 from import_bench import generate  # noqa: E402
 
 from syndicate.core import FeedRequest, Syndicate  # noqa: E402
@@ -47,20 +47,8 @@ from syndicate.settings import load_settings  # noqa: E402
 
 SLUG = "zhongguodianzibao"
 FEED = f"/category/{SLUG}.atom"
-NGINX_CONF = """worker_processes 2;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile on;
+NGINX_CONF = NGINX_PREAMBLE + """  sendfile on;
   gzip_static on;
-  client_body_temp_path {tmp}/nginx-body;
-  proxy_temp_path {tmp}/nginx-proxy;
-  fastcgi_temp_path {tmp}/nginx-fastcgi;
-  uwsgi_temp_path {tmp}/nginx-uwsgi;
-  scgi_temp_path {tmp}/nginx-scgi;
   types {{ application/atom+xml atom; }}
   server {{
     listen 127.0.0.1:{port};
@@ -183,22 +171,11 @@ def propagation(core: Syndicate, base: str, rounds: int = 5) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=2000)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    args = parser.parse_args()
-    missing = [tool for tool in ("nginx", "wrk") if not shutil.which(tool)]
-    if missing:
-        raise SystemExit(f"missing {', '.join(missing)}: install with `apt-get install -y nginx wrk`")
+    args = http_bench_args(__doc__.splitlines()[0])
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        folder, instance = tmp / "_posts", tmp / "instance"
-        folder.mkdir()
-        instance.mkdir()
+        folder, instance = post_folders(tmp)
         generate(folder, args.posts)
         db = instance / "bench.db"
         settings = load_settings({"DATABASE_URL": f"sqlite:///{db}"}, environ={},
@@ -228,7 +205,8 @@ def main() -> None:
             moves = propagation(core, base)
 
         nginx_port = free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port))
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port,
+                                                           workers=args.workers))
         nginx_base = f"http://127.0.0.1:{nginx_port}"
         with started(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)],
                      nginx_base + "/feed.atom", "nginx"):

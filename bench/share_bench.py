@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import sys
@@ -44,7 +43,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from benchlib import WrkResult, free_port, run_wrk, started  # noqa: E402  (bench/ is not a package)
+from benchlib import (  # noqa: E402  (bench/ is not a package)
+    NGINX_PREAMBLE,
+    WrkResult,
+    free_port,
+    http_bench_args,
+    post_folders,
+    run_wrk,
+    started,
+)
 from import_bench import generate  # noqa: E402
 
 from syndicate import urls  # noqa: E402
@@ -59,19 +66,7 @@ EXPECTED = {
     "short": (302, {"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"}),
     "legacy": (301, {"Cache-Control": "public, max-age=86400"}),
 }
-NGINX_CONF = """worker_processes {workers};
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}/nginx-body;
-  proxy_temp_path {tmp}/nginx-proxy;
-  fastcgi_temp_path {tmp}/nginx-fastcgi;
-  uwsgi_temp_path {tmp}/nginx-uwsgi;
-  scgi_temp_path {tmp}/nginx-scgi;
-  map_hash_max_size {hash_size};
+NGINX_CONF = NGINX_PREAMBLE + """  map_hash_max_size {hash_size};
   map_hash_bucket_size 128;
   map $uri $short_target {{ include {tmp}/short.map; }}
   map $arg_infoCode $legacy_target {{ include {tmp}/legacy.map; }}
@@ -253,24 +248,13 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=2000)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    args = parser.parse_args()
-    missing = [tool for tool in ("nginx", "wrk") if not shutil.which(tool)]
-    if missing:
-        raise SystemExit(f"missing {', '.join(missing)}: install with `apt-get install -y nginx wrk`")
+    args = http_bench_args(__doc__.splitlines()[0])
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
 
     with tempfile.TemporaryDirectory(prefix="share_bench-") as tmp_name:
         tmp = Path(tmp_name)
-        folder, instance = tmp / "_posts", tmp / "instance"
-        folder.mkdir()
-        instance.mkdir()
+        folder, instance = post_folders(tmp)
         generate(folder, args.posts)
         db = instance / "bench.db"
         env = {**os.environ, "SYNDICATE_DATABASE_URL": f"sqlite:///{db}",
