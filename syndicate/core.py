@@ -191,9 +191,9 @@ class Syndicate:
         """The post a short code names (as pasted or typed); 404, or 410 once deleted."""
         return self.post(self.shares.by_code(code).post_id)
 
-    def check_gone(self, *, post_id: str | None = None) -> None:
+    def check_gone(self, *, post_id: str) -> None:
         """Raise PostGone (410) if the post with this id was deleted."""
-        if self.store.tombstone(post_id=post_id) is not None:
+        if self.store.tombstone(post_id) is not None:
             raise PostGone(f"这篇文章已删除：{post_id}")
 
     def category(self, slug: str) -> Category:

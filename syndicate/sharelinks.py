@@ -150,7 +150,10 @@ class ShareLinks:
         """Status and headers of the redirect to ``target``; counts the request."""
         kind = classify(environ.get("REQUEST_METHOD", "GET"), environ)
         if kind is not None:
-            self.counter.hit(target.code, kind)
+            try:
+                self.counter.hit(target.code, kind)
+            except Exception:  # counting must never break a redirect
+                log.exception("share counts: could not count a %s of %s", kind, target.code)
         headers = [("Location", self.location(target, environ.get("QUERY_STRING", ""))),
                    ("Cache-Control", LEGACY_CACHE if legacy else SHORT_CACHE),
                    ("X-Robots-Tag", "noindex"),

@@ -245,14 +245,10 @@ class SourceStoreMixin:
             feed_keys.add("site")
         return PruneResult(deleted, frozenset(feed_keys))
 
-    def tombstone(self, *, post_id: str | None = None, code: str | None = None) -> Tombstone | None:
-        """Return the tombstone of a deleted post, by id (either infoCode form) or share code."""
-        if post_id is not None:
-            where = tombstones.c.key == article_key(post_id)
-        elif code is not None:
-            where = tombstones.c.share_code == code
-        else:
-            return None
+    def tombstone(self, post_id: str) -> Tombstone | None:
+        """Return the tombstone of a deleted post, by id (either infoCode form). Share links
+        find theirs through ``share_target`` / ``legacy_target``."""
+        where = tombstones.c.key == article_key(post_id)
         with self._connect() as conn:
             row = conn.execute(select(tombstones).where(where)
                                .order_by(tombstones.c.deleted.desc())).mappings().first()
