@@ -424,3 +424,12 @@ def test_svg_matrix_reads_a_known_pattern() -> None:
            b'd="M0 0.5h3m-3 1h1m1 0h1m-3 1h3"/></svg>')
     assert svg_matrix(svg) == [[True] * 3, [True, False, True], [True] * 3]
     assert io  # keep the import for decoders that need a buffer
+
+
+def test_a_counting_fault_never_fails_a_redirect(client: Any, core: Any, monkeypatch: Any) -> None:
+    def broken(code: str, kind: str) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(core.shares.counter, "hit", broken)
+    response = client.get(f"/s/{code_of(core)}")
+    assert response.status_code == 302 and response.location == POST_URL
