@@ -128,7 +128,7 @@ def test_only_utm_parameters_are_passed_on(client: Any, core: Any) -> None:
 
 
 def test_unknown_and_malformed_links_get_the_sites_404_page(client: Any) -> None:
-    for url in ("/s/abcdefghjkmn", "/s/abc", "/s/", "/s/abcdefghjkmn.svg",
+    for url in ("/s/abcdefghjkmn", "/s/abc", "/s/", "/s/abcdefghjkmn.svg", "/s/%FF%FE",
                 "/html_News/NewsShare.html?infoCode=NW999999999999999999",
                 "/html_News/NewsShare.html?infoCode=hello", "/html_News/NewsShare.html"):
         response = client.get(url)

@@ -14,6 +14,12 @@ def core() -> Syndicate:
     return current_app.extensions["syndicate"]  # type: ignore[no-any-return]
 
 
+def wsgi_path_text(segment: str) -> str:
+    """WSGI hands the path over as latin-1 text; the URL's bytes are UTF-8. Raises
+    UnicodeError for bytes that are not UTF-8 (the Flask views then answer)."""
+    return segment.encode("latin-1").decode("utf-8")
+
+
 def redirect_to(path: str, code: int) -> Response:
     """Redirect to a path on this site, made absolute with BASE_URL (never the Host header)."""
     return _redirect(core().url(path), code=code)

@@ -31,7 +31,7 @@ from ..core import FeedRequest, Syndicate
 from ..errors import SyndicateError
 from ..feedview import FeedDocument, FeedQuery
 from ..model import FeedFormat
-from .context import core, moved_category, redirect_to
+from .context import core, moved_category, redirect_to, wsgi_path_text
 
 bp = Blueprint("feeds", __name__)
 
@@ -220,20 +220,15 @@ class FeedFastPath:
         if match is not None:
             site_ext, kind, name, ext = match.groups()
             feed = (FeedRequest("site", "", FORMATS[site_ext]) if site_ext
-                    else FeedRequest(kind, _decode(name), FORMATS[ext]))
+                    else FeedRequest(kind, wsgi_path_text(name), FORMATS[ext]))
             doc = self.syndicate.feeds.document(feed, _fast_query(environ))
             return answer(self.syndicate, doc, environ)
         match = _ARCHIVE_RE.match(path)
         if match is not None:
             kind, name, page, ext = match.groups()
-            feed = FeedRequest(kind or "site", _decode(name) if kind else "", FORMATS[ext])
+            feed = FeedRequest(kind or "site", wsgi_path_text(name) if kind else "", FORMATS[ext])
             return answer(self.syndicate, self.syndicate.feeds.archive(feed, int(page)), environ)
         return None
-
-
-def _decode(segment: str) -> str:
-    """WSGI hands the path over as latin-1; the URL's bytes are UTF-8."""
-    return segment.encode("latin-1").decode("utf-8")
 
 
 def _fast_query(environ: dict[str, Any]) -> FeedQuery | None:

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 from .. import urls
 from ..core import Syndicate
 from ..errors import SyndicateError
-from .context import core
+from .context import core, wsgi_path_text
 
 bp = Blueprint("share", __name__)
 
@@ -52,14 +52,6 @@ def _first_arg(query_string: str, name: str) -> str:
     return next((value for key, value in pairs if key == name), "")
 
 
-def _wsgi_text(value: str) -> str:
-    """WSGI gives the path's UTF-8 bytes as latin-1 text; read them as UTF-8 (like werkzeug)."""
-    try:
-        return value.encode("latin-1").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return value
-
-
 class ShareFastPath:
     """Answer share links of live posts before Flask; hand anything else to ``app``."""
 
@@ -72,9 +64,9 @@ class ShareFastPath:
         if ((path.startswith(SHORT_PREFIX) and not path.endswith(QR_SUFFIX)) or path == LEGACY_PATH) \
                 and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             try:
-                status, headers = share_answer(self.core, _wsgi_text(path),
+                status, headers = share_answer(self.core, wsgi_path_text(path),
                                                environ.get("QUERY_STRING", ""), environ)
-            except SyndicateError:
+            except (SyndicateError, UnicodeError):
                 pass  # Flask renders the 404 or 410 page (or the 503 page)
             else:
                 start_response(STATUS_LINES[status], headers)
