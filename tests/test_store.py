@@ -188,3 +188,14 @@ def test_upgrading_replaces_old_share_codes_and_records_every_code(database_url:
         assert conn.execute(text("SELECT count(*) FROM share_codes")).scalar() == 3
     fresh.dispose()
     store.dispose()
+
+
+def test_share_counts_add_up_across_flushes(store: Store) -> None:
+    # Two workers flushing the same code and day: the database adds, nothing is overwritten.
+    store.add_share_hits({("0a1b2c3d4e5f", "2026-01-05"): (3, 1)})
+    store.add_share_hits({("0a1b2c3d4e5f", "2026-01-05"): (2, 0),
+                          ("0a1b2c3d4e5f", "2026-01-06"): (0, 4),
+                          ("zzzzzzzzzzzz", "2026-01-06"): (9, 9)})
+    days = [(d.day, d.clicks, d.previews) for d in store.share_days("0a1b2c3d4e5f")]
+    assert days == [("2026-01-05", 5, 1), ("2026-01-06", 0, 4)]
+    assert store.share_days("abcdefghjkmn") == []
