@@ -133,12 +133,12 @@ class Settings:
     sources: Path
     redis_url: str | None
     workers: int
-    fetch_concurrency: int = 16
-    fetch_timeout: int = 30
-    fetch_max_bytes: int = 10 * 1024 * 1024
-    api_max_bytes: int = 1024 * 1024
-    archive_size: int = 50
-    share_counting: bool = True
+    fetch_concurrency: int
+    fetch_timeout: int
+    fetch_max_bytes: int
+    api_max_bytes: int
+    archive_size: int
+    share_counting: bool
 
     @property
     def tz(self) -> ZoneInfo:
@@ -188,30 +188,13 @@ def load_settings(
             except (TypeError, ValueError) as error:
                 label = PREFIX + name if where == "environment" else name
                 raise ConfigError(f"Setting {label} ({where}): {error}") from error
-    database_url = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
-    sources = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
-    return Settings(
-        instance_path=instance_path,
-        database_url=database_url,
-        base_url=values["BASE_URL"],
-        site_title=values["SITE_TITLE"],
-        timezone=values["TIMEZONE"],
-        feed_size=values["FEED_SIZE"],
-        page_size=values["PAGE_SIZE"],
-        feed_max_age=values["FEED_MAX_AGE"],
-        tag_authority=values["TAG_AUTHORITY"],
-        api_tokens=values["API_TOKENS"],
-        websub_hubs=values["WEBSUB_HUBS"],
-        sources=sources,
-        redis_url=values["REDIS_URL"] or None,
-        workers=values["WORKERS"],
-        fetch_concurrency=values["FETCH_CONCURRENCY"],
-        fetch_timeout=values["FETCH_TIMEOUT"],
-        fetch_max_bytes=values["FETCH_MAX_BYTES"],
-        api_max_bytes=values["API_MAX_BYTES"],
-        archive_size=values["ARCHIVE_SIZE"],
-        share_counting=values["SHARE_COUNTING"],
-    )
+    # Each setting is the Settings field of the same name in lower case; three need a
+    # value derived from the instance folder when unset.
+    fields = {setting.name.lower(): values[setting.name] for setting in REGISTRY}
+    fields["database_url"] = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
+    fields["sources"] = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
+    fields["redis_url"] = values["REDIS_URL"] or None
+    return Settings(instance_path=instance_path, **fields)
 
 
 def settings_table() -> str:
