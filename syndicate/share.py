@@ -37,6 +37,12 @@ def mint_code() -> str:
     return _MINT.random(length=CODE_LENGTH)
 
 
+def strip_pasted(raw: str) -> str:
+    """Drop what pasting or typing adds around a link's code: spaces, brackets and
+    quotes before it, a slash and ASCII or CJK punctuation after it."""
+    return raw.strip(_LEADING).rstrip(_TRAILING)
+
+
 def normalize_code(raw: str) -> str | None:
     """Return the code a pasted or typed ``raw`` means, or None if it cannot be one.
 
@@ -46,7 +52,7 @@ def normalize_code(raw: str) -> str | None:
     """
     if len(raw) > MAX_RAW_LENGTH:
         return None
-    text = raw.strip(_LEADING).rstrip(_TRAILING).lower().translate(_TYPOS)
+    text = strip_pasted(raw).lower().translate(_TYPOS)
     return text if CODE_RE.fullmatch(text) else None
 
 

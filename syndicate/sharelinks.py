@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from . import urls
 from .errors import PostGone, PostNotFound, ShareCodeNotFound, SyndicateError
 from .model import INFOCODE_RE
-from .share import normalize_code
+from .share import normalize_code, strip_pasted
 from .store.shares import ShareDay, ShareTarget
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class ShareLinks:
 
     def by_legacy(self, raw: str) -> ShareTarget:
         """The live post an old ``infoCode`` names (``NW`` + 18 digits or the bare digits)."""
-        info_code = raw.strip().rstrip("/.,;:!?)。，、；：！？）】》")
+        info_code = strip_pasted(raw)
         target = None
         if INFOCODE_RE.fullmatch(info_code):
             target = self.core.store.legacy_target(info_code)
