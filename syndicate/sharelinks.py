@@ -164,14 +164,10 @@ class ShareLinks:
     # -- statistics ------------------------------------------------------------------
 
     def stats(self, post_id: str) -> ShareStats:
-        """A post's share links and their counts (what this process has not yet written
-        included)."""
+        """A post's share links and their stored counts (each worker adds its counts every
+        few seconds)."""
         post = self.core.post(post_id)
-        days = {d.day: d for d in self.core.store.share_days(post.share_code)}
-        for day, (clicks, previews) in self.counter.pending(post.share_code).items():
-            old = days.get(day, ShareDay(day, 0, 0))
-            days[day] = ShareDay(day, old.clicks + clicks, old.previews + previews)
-        by_day = [days[day] for day in sorted(days)]
+        by_day = self.core.store.share_days(post.share_code)
         return ShareStats(post.share_code, self.core.share_url(post),
                           self.core.url(urls.legacy_share_path(post.id)),
                           sum(d.clicks for d in by_day), sum(d.previews for d in by_day), by_day)
@@ -226,11 +222,6 @@ class ShareCounter:
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         self._day = f"{local:%Y-%m-%d}"
         self._day_ends = (start + timedelta(days=1)).timestamp()
-
-    def pending(self, code: str) -> dict[str, tuple[int, int]]:
-        """This process's counts for ``code`` not yet in the database, by day."""
-        with self._lock:
-            return {day: (c[0], c[1]) for (k, day), c in self._counts.items() if k == code}
 
     def flush(self) -> int:
         """Add what was counted to the database; return how many (code, day) rows."""
