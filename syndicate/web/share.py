@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -105,6 +106,7 @@ def qr_code(raw: str) -> Response:
     return response.make_conditional(request)
 
 
+@lru_cache(maxsize=4096)
 def qr_svg(url: str) -> bytes:
     """A QR code of ``url`` (error correction M, 4-module quiet zone), black on white so it
     scans on a dark page too."""
