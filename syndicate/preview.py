@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin
 from zoneinfo import ZoneInfo
 
 from .model import Post
-from .text import absolutize, summarize
+from .text import summarize
 
 #: Longest og:description: WeChat and Weibo cut previews around here.
 DESCRIPTION_LIMIT = 120
@@ -97,12 +97,11 @@ def description(body_html: str, limit: int = DESCRIPTION_LIMIT) -> str:
 
 def first_image(body_html: str, base_url: str) -> str | None:
     """Return the absolute URL of the body's first image, or None when it has none."""
-    if "<img" not in body_html:
-        return None
-    match = _IMG_SRC_RE.search(absolutize(body_html, base_url))
+    match = _IMG_SRC_RE.search(body_html) if "<img" in body_html else None
     if match is None:
         return None
-    src = _html.unescape(match.group(1))
+    # One URL to resolve: no need to re-clean the whole body as absolutize() would.
+    src = urljoin(base_url + "/", _html.unescape(match.group(1)).strip())
     return src if src.startswith(("https://", "http://")) else None
 
 
