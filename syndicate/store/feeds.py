@@ -31,13 +31,19 @@ def feed_keys(categories: Iterable[str], tags: Iterable[str]) -> list[str]:
             *(feed_key("tag", t) for t in tags)]
 
 
-def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
-                               keys: list[str]) -> None:
-    """INSERT rows, skipping those whose ``keys`` already exist (SQLite and PostgreSQL)."""
+def upsert_insert(conn: Connection, table: Any) -> Any:
+    """The INSERT of this connection's dialect, which has ``on_conflict_do_…`` (SQLite and
+    PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+    return dialect.insert(table)
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
+                               keys: list[str]) -> None:
+    """INSERT rows, skipping those whose ``keys`` already exist."""
+    conn.execute(upsert_insert(conn, table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 class FeedStoreMixin:

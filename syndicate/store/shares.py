@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, select
 
 from ..model import article_key
+from .feeds import upsert_insert
 from .hot import HotLookup, as_utc
 from .schema import share_hits
 
@@ -86,11 +87,7 @@ class ShareStoreMixin:
         if not rows:
             return
         with self._connect(write=True) as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-            statement = insert(share_hits)
+            statement = upsert_insert(conn, share_hits)
             conn.execute(statement.on_conflict_do_update(
                 index_elements=["code", "day"],
                 set_={"clicks": share_hits.c.clicks + statement.excluded.clicks,
