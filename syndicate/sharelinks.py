@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -72,10 +72,7 @@ class ShareStats:
     by_day: list[ShareDay]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "short_url": self.short_url, "legacy_url": self.legacy_url,
-                "clicks": self.clicks, "previews": self.previews,
-                "by_day": [{"day": d.day, "clicks": d.clicks, "previews": d.previews}
-                           for d in self.by_day]}
+        return asdict(self)
 
 
 def utm_query(query_string: str) -> str:
