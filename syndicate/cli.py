@@ -59,9 +59,13 @@ def import_(paths: tuple[Path, ...], progress: bool | None) -> None:
     report = ImportReport()
     files = core.collect_files(paths, report)
     show = sys.stderr.isatty() if progress is None else progress
-    with click.progressbar(length=len(files), label="Importing", file=sys.stderr,
-                           hidden=not show) as bar:
-        core.import_files(files, report, progress=lambda _path: bar.update(1))
+    try:
+        with click.progressbar(length=len(files), label="Importing", file=sys.stderr,
+                               hidden=not show) as bar:
+            core.import_files(files, report, progress=lambda _path: bar.update(1))
+    except SyndicateError as error:
+        # Posts saved in earlier batches stay; running the import again adds the rest.
+        fail(f"Import stopped: {error}")
     core.close()  # deliver the WebSub pings before exiting (undelivered ones stay queued)
     for origin, message in report.failures:
         click.echo(f"FAILED {origin}: {message}", err=True)

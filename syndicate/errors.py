@@ -62,6 +62,10 @@ class StorageError(SyndicateError):
     http_status = 503
 
 
+class StorageFull(StorageError):
+    """The disk under the database is full: nothing more is written until space is freed."""
+
+
 class InvalidFields(InvalidInput):
     """Several fields of one input were rejected: ``fields`` maps each to its reason."""
 

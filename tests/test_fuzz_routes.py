@@ -86,10 +86,14 @@ def requests(draw: st.DrawFn, all_rules: list[str]) -> dict[str, Any]:
             "names": [*names, *headers]}
 
 
+#: Printable ASCII a client may send unencoded in a query ('&', '#', '+' and space excepted).
+RAW_SAFE = "".join(chr(c) for c in range(0x21, 0x7f) if chr(c) not in "&#+")
+
+
 def _qs(value: str) -> str:
-    # Half encoded, half as raw as a client may send (a real server passes both through).
-    return quote(value.encode("utf-8", "surrogatepass"), safe="%/:") if len(value) % 2 else \
-        value.replace("&", "%26").replace("#", "%23").replace(" ", "+")
+    # Half fully encoded, half as raw as a client may send (a server passes both through).
+    data = value.encode("utf-8", "surrogatepass")
+    return quote(data, safe="%/:") if len(value) % 2 else quote(data, safe=RAW_SAFE)
 
 
 def _header(value: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StorageError
+from ..errors import StorageError, StorageFull
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .feeds import FeedStoreMixin, feed_keys
@@ -64,6 +67,15 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _disk_full(error: BaseException | None) -> bool:
+    """Tell whether a driver error means the disk is full (SQLite, PostgreSQL, or the OS)."""
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return getattr(error, "sqlstate", None) == "53100"  # PostgreSQL disk_full
+
+
 def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> str:
     """Hash everything a reader would see change, so re-imports of the same text are no-ops."""
     payload = json.dumps(
@@ -92,7 +104,17 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as error:
+            if _disk_full(error.__dict__.get("orig")):
+                raise StorageFull(f"the disk holding the database {self._where()} is full: "
+                                  "free some space, then run it again") from error
             raise StorageError(f"database error: {error.__class__.__name__}: {error}") from error
+
+    def _where(self) -> str:
+        """The database for a message: the SQLite file, or the URL without its password."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            return url.database or ":memory:"
+        return url.render_as_string(hide_password=True)
 
     def upgrade(self) -> str:
         """Create or upgrade the schema to the newest migration; return the revision."""
