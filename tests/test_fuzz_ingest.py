@@ -233,6 +233,18 @@ def test_read_feed_reads_or_refuses(document: tuple[bytes, str]) -> None:
     assert all(error.startswith("item #") for error in page.errors)
 
 
+@pytest.mark.parametrize("reference", ["&#xD800;", "&#55296;", "&#xdfff;", "&#x110000;",
+                                       "&#99999999999;", "&#" + "9" * 5000 + ";"])
+def test_character_references_to_non_characters_read_as_replacement(reference: str) -> None:
+    # Found by the fuzzer: each crashed feedparser, and the poll failed as an internal error.
+    body = (f'<rss version="2.0"><channel><title>t</title><item><title>新{reference}闻</title>'
+            f"<link>https://up.example.com/1</link><description>x{reference}</description>"
+            f"</item></channel></rss>").encode()
+    page = read_feed(body, content_type="application/rss+xml", charset=None,
+                     url="https://up.example.com/feed", tz=TZ)
+    assert [item.title for item in page.items] == ["新\ufffd闻"]
+
+
 def _poll(app: Any, server: HTTPServer, source: dict[str, Any]) -> set[str]:
     """Poll one source from the loopback upstream; return the ids of the new posts."""
     core = app.extensions["syndicate"]
@@ -246,6 +258,8 @@ def _poll(app: Any, server: HTTPServer, source: dict[str, Any]) -> set[str]:
 
 
 @given(document=feed_documents())
+@example(document=(b'<rss version="2.0"><channel><title>t</title><item><title>&#xD800;</title>'
+                   b"<guid>g2</guid></item></channel></rss>", "application/rss+xml"))
 def test_polled_feed_keeps_the_site_intact(site: Any, upstream: HTTPServer,
                                            document: tuple[bytes, str]) -> None:
     body, content_type = document

@@ -189,3 +189,11 @@ def test_share_links_redirect_on_site_or_404(app: Any, code: str) -> None:
                      client.get("/html_News/NewsShare.html", query_string="infoCode=" + encoded)):
         assert response.status_code in (301, 302, 400, 404, 410), response.data[:300]
         check_answer(response, ["infoCode", "code"])
+
+
+def test_api_sources_without_a_sources_file_answers_200(app: Any) -> None:
+    # Found by the fuzzer: a site that only imports has no sources file; this was a 500.
+    response = app.test_client().get("/api/sources")
+    assert response.status_code == 200
+    assert response.get_json()["sources"] == []
+    assert "sources" in response.get_json()["problem"]

@@ -214,7 +214,11 @@ def source_json(source: Source, state: SourceState | None) -> dict[str, Any]:
 
 @bp.get("/api/sources")
 def sources_json() -> dict[str, Any]:
-    return {"sources": [source_json(s, st) for s, st in core().source_status()]}
+    # As /status does: a missing or broken sources file is reported, not a 500.
+    try:
+        return {"sources": [source_json(s, st) for s, st in core().source_status()]}
+    except ConfigError as error:
+        return {"sources": [], "problem": str(error)}
 
 
 @bp.get("/status")
