@@ -154,6 +154,27 @@ def test_bad_query_values_from_the_issue_answer_4xx(app: Any, path: str, query: 
     check_answer(response, ["page", "limit", "since"])
 
 
+#: Segment values every rule is tried with, whatever the random search draws.
+NASTY_SEGMENTS = ("a%00b", "%ED%A0%80", "%ff%fe", "..", "%2e%2e", "a%0Ab", "a%0D%0Ab",
+                  "%E2%80%AE", "x" * 3000, "99999999999999999999", "-1", "%C0%AE", "%EF%BF%BE")
+
+
+@pytest.mark.parametrize("segment", NASTY_SEGMENTS)
+def test_every_rule_with_each_nasty_segment(app: Any, segment: str) -> None:
+    client, problems = app.test_client(), []
+    for rule in rules(app):
+        path = _ARGUMENT_RE.sub(lambda m: REAL_VALUES.get(m.group(2), "x")
+                                if m.group(2) == "ext" else segment, rule)
+        for query in ("", f"since={segment}", f"page={segment}", f"limit={segment}",
+                      f"q={segment}", f"infoCode={segment}"):
+            response = client.get(path, query_string=query)
+            try:
+                check_answer(response, ["since", "page", "limit", "q", "infoCode"])
+            except AssertionError:
+                problems.append(f"{path[:60]}?{query[:40]} -> {response.status_code}")
+    assert not problems, "\n".join(problems)
+
+
 @given(data=st.data())
 def test_no_route_answers_5xx(app: Any, data: Any) -> None:
     request = data.draw(requests(rules(app)))

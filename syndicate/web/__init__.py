@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import api, discovery, errors, feeds, pages, share
+from . import api, discovery, errors, feeds, guard, pages, share
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)
+    guard.init_app(app)
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
