@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -228,10 +228,12 @@ class Tally:
 
     latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    statuses: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     samples: list[str] = field(default_factory=list)
 
     def add(self, route: str, started: float, outcome: int | str) -> None:
         self.latency[route].append((time.perf_counter() - started) * 1000)
+        self.statuses[route][str(outcome)] += 1
         if outcome not in EXPECTED[route]:
             self.errors[route] += 1
             if len(self.samples) < 10:
@@ -242,6 +244,8 @@ class Tally:
             self.latency[route].extend(values)
         for route, count in other.errors.items():
             self.errors[route] += count
+        for route, counts in other.statuses.items():
+            self.statuses[route].update(counts)
         self.samples.extend(other.samples[: 10 - len(self.samples)])
 
 
@@ -445,7 +449,8 @@ def load(args: argparse.Namespace, origin: str, server_pid: int, site: Site,
         "duration": args.duration, "connections": args.connections, "workers": args.workers,
         "posts": args.posts, "database": database, "redis": redis,
         "routes": {route: {"requests": len(values), "errors": tally.errors.get(route, 0),
-                           "p50_ms": percentile(values, 0.50), "p99_ms": percentile(values, 0.99)}
+                           "p50_ms": percentile(values, 0.50), "p99_ms": percentile(values, 0.99),
+                           "statuses": dict(sorted(tally.statuses[route].items()))}
                    for route, values in sorted(tally.latency.items())},
         "errors": sum(tally.errors.values()), "error_samples": tally.samples,
         "requests": sum(len(v) for v in tally.latency.values()),
@@ -459,10 +464,11 @@ def report(figures: dict[str, Any]) -> None:
     print(f"load: {figures['duration']:.0f} s, {figures['connections']} connections, "
           f"{figures['workers']} workers, {figures['database']}"
           f"{' + Redis' if figures['redis'] else ''}, {figures['posts']} posts")
-    print(f"{'route':<10} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'route':<10} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}  statuses")
     for route, row in figures["routes"].items():
+        statuses = " ".join(f"{status}:{count}" for status, count in row["statuses"].items())
         print(f"{route:<10} {row['requests']:>9} {row['errors']:>7} {row['p50_ms']:>8.1f} "
-              f"{row['p99_ms']:>8.1f}")
+              f"{row['p99_ms']:>8.1f}  {statuses}")
     print(f"total      {figures['requests']:>9} {figures['errors']:>7}   "
           f"{figures['requests'] / figures['duration']:.0f} req/s")
     upstream = figures["upstream"]
