@@ -11,6 +11,7 @@ from . import urls
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
+from .listings import Listings
 from .model import (
     Category,
     FeedFormat,
@@ -75,6 +76,8 @@ class Syndicate:
         self.tz = settings.tz
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
+        self.listings = Listings(self.store, salt=self.feeds.salt, page_size=settings.page_size,
+                                 max_age=settings.feed_max_age)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
         self.shares = ShareLinks(self)
 

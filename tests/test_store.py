@@ -134,17 +134,22 @@ def test_listing_order_is_newest_first_ties_by_id(store: Store) -> None:
     assert [p.id for p in store.latest(2)] == order[:2]
 
 
-def test_home_orders_categories_by_newest_post(store: Store) -> None:
+def test_active_categories_are_the_busiest_of_the_day_before_the_newest_post(store: Store) -> None:
     base = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
     store.save_posts([
         make_input("NW202601010000000020", published=base),
+        make_input("NW202601010000000022", published=base + timedelta(hours=20)),
+        make_input("NW202601010000000023", published=base - timedelta(days=3),
+                   category_slug="xinhuashe", category_name="新华社"),
         make_input("NW202601010000000021", published=base + timedelta(days=1),
                    category_slug="cailianshe", category_name="财联社"),
     ])
-    home = store.home(per_category=5)
-    assert [(c.slug, c.name) for c, _ in home] == [("cailianshe", "财联社"),
-                                                   ("zhongguodianzibao", "中国电子报")]
-    assert store.category_names() == {"财联社": "cailianshe", "中国电子报": "zhongguodianzibao"}
+    # The window is the 24 hours before 2026-01-02 09:00: the 01-01 09:00 post is just out.
+    active = store.active_categories(10)
+    assert [(c.slug, c.name, n) for c, n in active] == [("cailianshe", "财联社", 1),
+                                                        ("zhongguodianzibao", "中国电子报", 1)]
+    assert store.category_names() == {"财联社": "cailianshe", "中国电子报": "zhongguodianzibao",
+                                      "新华社": "xinhuashe"}
 
 
 def test_unknown_lookups_return_none(store: Store) -> None:

@@ -18,6 +18,7 @@ from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .feeds import FeedStoreMixin, feed_keys
+from .listings import ListingStoreMixin
 from .pings import PingStoreMixin
 from .schema import categories, post_categories, post_tags, posts, share_codes, tombstones
 from .shares import ShareStoreMixin
@@ -74,7 +75,7 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
+class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin, ShareStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
@@ -395,26 +396,6 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             query = select(func.count()).select_from(posts)
         with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)
-
-    def home(self, per_category: int) -> list[tuple[Category, list[Post]]]:
-        """Each category with its newest posts, the category with the newest post first.
-
-        One windowed query for all categories, so a site with thousands of them stays fast.
-        """
-        table = post_categories
-        rank = func.row_number().over(
-            partition_by=table.c.slug, order_by=(table.c.published.desc(), table.c.post_id.desc())
-        ).label("rank")
-        ranked = select(table.c.slug, table.c.post_id, table.c.published, rank).subquery()
-        query = (select(ranked.c.slug, ranked.c.post_id).where(ranked.c.rank <= per_category)
-                 .order_by(ranked.c.slug, ranked.c.rank))
-        with self._connect() as conn:
-            members = list(conn.execute(query))
-        by_id = {post.id: post for post in self._posts(posts.c.id.in_({m.post_id for m in members}))}
-        grouped: dict[str, list[Post]] = {}
-        for slug, post_id in members:
-            grouped.setdefault(slug, []).append(by_id[post_id])
-        return [(cat, grouped.get(cat.slug, [])) for cat in self.categories()]
 
     def _ordered(self, id_query: Any) -> list[Post]:
         with self._connect() as conn:

@@ -121,6 +121,7 @@ class _Exporter:
         categories = [category.slug for category in store.categories()]
         tags = [tag for tag in store.tags() if self._routable(tag)]
         self.save("/", "home page")
+        self.save("/categories.html", "category index")
         self.listings(categories, tags)
         for link in self.core.post_links():
             self.save(link.path, "posts")
@@ -146,8 +147,8 @@ class _Exporter:
     def listings(self, categories: list[str], tags: list[str]) -> None:
         """Every page of every category and tag listing."""
         store, size = self.core.store, self.core.settings.page_size
-        bases = ([(urls.category_path(slug), store.count(category=slug)) for slug in categories]
-                 + [(urls.tag_path(tag), store.count(tag=tag)) for tag in tags])
+        bases = ([(urls.category_path(slug), store.count_in(category=slug)) for slug in categories]
+                 + [(urls.tag_path(tag), store.count_in(tag=tag)) for tag in tags])
         for base, total in bases:
             self.save(base, "listing pages")
             for page in range(2, max(1, -(-total // size)) + 1):
