@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import urls
+from .discovery import Discovery
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
@@ -76,6 +77,7 @@ class Syndicate:
         self.tz = settings.tz
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
+        self.discovery = Discovery(self)
         self.listings = Listings(self.store, salt=self.feeds.salt, page_size=settings.page_size,
                                  max_age=settings.feed_max_age)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)

@@ -1,8 +1,10 @@
 """Discovery documents: OPML of the category feeds, sitemaps, a news sitemap, robots.txt.
 
-Like feeds, each document has validators derived from the site feed's version (every post
-change bumps it), so it is rendered once per change and answered with 304 otherwise.
-No Flask here: the web layer serves these through the same conditional ``answer()``.
+Like feeds, each document has validators that change exactly when its own content does, so
+it is rendered once per change and answered with 304 otherwise: the OPML follows the
+category list; a sitemap part follows the posts it lists (a new post changes the last part
+only); the index, the pages part and the news sitemap follow the site feed. No Flask here:
+the web layer serves these through the same conditional ``answer()``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Discovery:
 
     def __init__(self, core: Syndicate) -> None:
         self.core = core
+        # Sitemap part -> (count, last change) under one site feed version: the stats of a
+        # part read 50,000 rows, so each worker reads them once per change of the site.
+        self._parts_seen: tuple[FeedState, dict[int, tuple[int, datetime | None]]] | None = None
 
     def _site(self) -> FeedState:
         return self.core.store.feed_state(SITE_FEED) or FeedState(SITE_FEED, 0, EPOCH, 0)
@@ -60,28 +65,48 @@ class Discovery:
     def _document(self, name: str, media_type: str, build: Callable[[], bytes],
                   *extra: object) -> Document:
         site = self._site()
-        text = "|".join(map(str, (self.core.feeds.salt, name, site.version, site.changed, SITEMAP_LIMIT,
-                                  *extra)))
+        return self._versioned(name, media_type, build, site.changed, site.version, *extra)
+
+    def _versioned(self, name: str, media_type: str, build: Callable[[], bytes],
+                   changed: datetime, *version: object) -> Document:
+        text = "|".join(map(str, (self.core.feeds.salt, name, SITEMAP_LIMIT, changed, *version)))
         etag = hashlib.sha1(text.encode()).hexdigest()[:24]
-        return Document(etag, site.changed, media_type, build, self.core.settings.feed_max_age)
+        return Document(etag, changed, media_type, build, self.core.settings.feed_max_age)
+
+    def _part_stats(self, part: int) -> tuple[int, datetime | None]:
+        """How many posts sitemap part ``part`` lists and when one of them last changed."""
+        site = self._site()
+        if self._parts_seen is None or self._parts_seen[0] != site:
+            self._parts_seen = (site, {})
+        known = self._parts_seen[1]
+        if part not in known:
+            first = (part - 1) * SITEMAP_LIMIT + 1
+            known[part] = self.core.store.feed_range_stats(SITE_FEED, first,
+                                                           first + SITEMAP_LIMIT - 1)
+        return known[part]
 
     # -- OPML ------------------------------------------------------------------------
 
     def opml(self, fmt: FeedFormat | None = None) -> Document:
-        """Every category feed: each category with its three formats, or one format flat."""
-        return self._document("opml", "text/x-opml; charset=utf-8", lambda: self._opml(fmt), fmt)
+        """Every category feed: each category with its three formats, or one format flat.
+
+        Categories are listed by slug, so the document changes only with the category list."""
+        count, created = self.core.store.categories_version()
+        return self._versioned("opml", "text/x-opml; charset=utf-8", lambda: self._opml(fmt),
+                               created or EPOCH, count, fmt)
 
     def _opml(self, fmt: FeedFormat | None) -> bytes:
         core, site = self.core, self.core.settings.site_title
         root = ET.Element("opml", version="2.0")
         head = ET.SubElement(root, "head")
         ET.SubElement(head, "title").text = f"{site}：分类订阅"
+        _, created = core.store.categories_version()
         ET.SubElement(head, "dateModified").text = format_datetime(
-            self._site().changed.astimezone(UTC), usegmt=True)
+            (created or EPOCH).astimezone(UTC), usegmt=True)
         ET.SubElement(head, "ownerName").text = site
         ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
         body = ET.SubElement(root, "body")
-        for category in core.store.categories():
+        for category in core.store.category_index():
             name = xml_safe(category.name)
             page = core.url(urls.category_path(category.slug))
             if fmt is not None:
@@ -103,7 +128,7 @@ class Discovery:
         return self._document("sitemap", "application/xml; charset=utf-8", self._sitemap)
 
     def _is_index(self) -> bool:
-        return 1 + len(self.core.store.categories()) + self._site().last_seq > SITEMAP_LIMIT
+        return 1 + self.core.store.categories_version()[0] + self._site().last_seq > SITEMAP_LIMIT
 
     def _sitemap(self) -> bytes:
         if not self._is_index():
@@ -113,11 +138,13 @@ class Discovery:
             return _xml(root)
         root = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
         site = self._site()
-        parts = [urls_sitemap_pages()] + [urls_sitemap_posts(n) for n in range(1, self._parts() + 1)]
-        for path in parts:
+        parts = [(urls_sitemap_pages(), site.changed)]
+        parts += [(urls_sitemap_posts(n), self._part_stats(n)[1] or site.changed)
+                  for n in range(1, self._parts() + 1)]
+        for path, changed in parts:
             entry = ET.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
             ET.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = self.core.url(path)
-            ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(site.changed)
+            ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(changed)
         return _xml(root)
 
     def post_parts(self) -> int:
@@ -145,11 +172,13 @@ class Discovery:
             first = (part - 1) * SITEMAP_LIMIT + 1
             self._post_urls(root, self.core.store.site_refs(first, first + SITEMAP_LIMIT - 1))
             return _xml(root)
-        return self._document("sitemap-posts", "application/xml; charset=utf-8", build, part)
+        count, changed = self._part_stats(part)
+        return self._versioned("sitemap-posts", "application/xml; charset=utf-8", build,
+                               changed or self._site().changed, part, count)
 
     def _page_urls(self, root: ET.Element) -> None:
         store = self.core.store
-        categories = store.categories()
+        categories = store.category_index()
         states = store.feed_states([feed_key("category", c.slug) for c in categories])
         _url(root, self.core.url("/"), self._site().changed)
         for category in categories:

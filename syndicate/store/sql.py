@@ -316,16 +316,6 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
                                 .order_by(categories.c.created.desc(), categories.c.slug.desc()))
             return {name: slug for name, slug in rows}
 
-    def categories(self) -> list[Category]:
-        """Every category, the one with the newest post first."""
-        newest = (select(post_categories.c.slug, func.max(post_categories.c.published).label("newest"))
-                  .group_by(post_categories.c.slug).subquery())
-        query = (select(categories.c.slug, categories.c.name)
-                 .join(newest, newest.c.slug == categories.c.slug)
-                 .order_by(newest.c.newest.desc(), categories.c.slug))
-        with self._connect() as conn:
-            return [Category(r.slug, r.name) for r in conn.execute(query)]
-
     def tags(self) -> list[str]:
         """Every tag that has posts, in the database's order of the names."""
         query = select(post_tags.c.tag).distinct().order_by(post_tags.c.tag)

@@ -118,7 +118,7 @@ class _Exporter:
     def run(self) -> None:
         previous = self._read_manifest()
         store = self.core.store
-        categories = [category.slug for category in store.categories()]
+        categories = [category.slug for category in store.category_index()]
         tags = [tag for tag in store.tags() if self._routable(tag)]
         self.save("/", "home page")
         self.save("/categories.html", "category index")
