@@ -18,6 +18,7 @@ from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .feeds import FeedStoreMixin, feed_keys
+from .hot import committed_here, notify_changes
 from .listings import ListingStoreMixin
 from .pings import PingStoreMixin
 from .schema import categories, post_categories, post_tags, posts, share_codes, tombstones
@@ -92,6 +93,10 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         try:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
+                if write:
+                    notify_changes(conn)
+            if write:
+                committed_here(self.engine)
         except SQLAlchemyError as error:
             raise StorageError(f"database error: {error.__class__.__name__}: {error}") from error
 
