@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
 
 from . import urls
 from .errors import NotFound
@@ -132,10 +133,8 @@ class Discovery:
 
     def _sitemap(self) -> bytes:
         if not self._is_index():
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-            self._page_urls(root)
-            self._post_urls(root, self.core.store.site_refs(1, self._site().last_seq))
-            return _xml(root)
+            return _urlset([*self._page_urls(),
+                            *self._post_urls(self.core.store.site_links(1, self._site().last_seq))])
         root = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
         site = self._site()
         parts = [(urls_sitemap_pages(), site.changed)]
@@ -157,9 +156,7 @@ class Discovery:
     def sitemap_pages(self) -> Document:
         """The home page and every category page (a part of the sitemap index)."""
         def build() -> bytes:
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-            self._page_urls(root)
-            return _xml(root)
+            return _urlset(self._page_urls())
         return self._document("sitemap-pages", "application/xml; charset=utf-8", build)
 
     def sitemap_posts(self, part: int) -> Document:
@@ -168,27 +165,29 @@ class Discovery:
             raise NotFound(f"没有这个站点地图：{part}")
 
         def build() -> bytes:
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
             first = (part - 1) * SITEMAP_LIMIT + 1
-            self._post_urls(root, self.core.store.site_refs(first, first + SITEMAP_LIMIT - 1))
-            return _xml(root)
+            return _urlset(self._post_urls(
+                self.core.store.site_links(first, first + SITEMAP_LIMIT - 1)))
         count, changed = self._part_stats(part)
         return self._versioned("sitemap-posts", "application/xml; charset=utf-8", build,
                                changed or self._site().changed, part, count)
 
-    def _page_urls(self, root: ET.Element) -> None:
+    def _page_urls(self) -> list[str]:
         store = self.core.store
         categories = store.category_index()
         states = store.feed_states([feed_key("category", c.slug) for c in categories])
-        _url(root, self.core.url("/"), self._site().changed)
+        entries = [_url(self.core.url("/"), self._site().changed)]
         for category in categories:
             state = states.get(feed_key("category", category.slug))
-            _url(root, self.core.url(urls.category_path(category.slug)),
-                 state.changed if state else None)
+            entries.append(_url(self.core.url(urls.category_path(category.slug)),
+                                state.changed if state else None))
+        return entries
 
-    def _post_urls(self, root: ET.Element, refs: list[PostRef]) -> None:
-        for ref in refs:
-            _url(root, self._post_url(ref), ref.updated)
+    def _post_urls(self, links: list[tuple[str, str, datetime, datetime]]) -> list[str]:
+        """``<url>`` entries of posts given as (id, category, published, updated)."""
+        base, tz = self.core.settings.base_url.rstrip("/"), self.core.tz
+        return [_url(base + urls.permalink(category, published, post_id, tz), updated)
+                for post_id, category, published, updated in links]
 
     def _post_url(self, ref: PostRef) -> str:
         return self.core.url(urls.permalink(ref.category, ref.published, ref.id, self.core.tz))
@@ -252,11 +251,16 @@ def urls_sitemap_posts(part: int) -> str:
     return f"/sitemap-posts-{part}.xml"
 
 
-def _url(root: ET.Element, loc: str, lastmod: datetime | None) -> None:
-    url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
-    ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = loc
+def _url(loc: str, lastmod: datetime | None) -> str:
+    """One ``<url>`` of a urlset (written as text: a sitemap part holds 50,000 of them)."""
     if lastmod is not None and lastmod > EPOCH:
-        ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(lastmod)
+        return f"<url><loc>{escape(loc)}</loc><lastmod>{_w3c(lastmod)}</lastmod></url>"
+    return f"<url><loc>{escape(loc)}</loc></url>"
+
+
+def _urlset(entries: list[str]) -> bytes:
+    return "".join([f"<?xml version='1.0' encoding='utf-8'?>\n<urlset xmlns=\"{SITEMAP_NS}\">",
+                    *entries, "</urlset>"]).encode("utf-8")
 
 
 def _w3c(when: datetime) -> str:
