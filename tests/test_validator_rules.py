@@ -195,6 +195,42 @@ def test_hostile_queries_get_an_answer_and_a_valid_self_link(client: Any, raw: s
     assert re.fullmatch(r"(?:[^%]|%[0-9A-Fa-f]{2})*", link), link
 
 
+# -- OPML ------------------------------------------------------------------------------
+
+# The head elements OPML 2.0 defines (the validator flags any other, `docs` included).
+OPML_HEAD = {"title", "dateCreated", "dateModified", "ownerName", "ownerEmail", "ownerId",
+             "expansionState", "vertScrollState", "windowTop", "windowLeft", "windowBottom",
+             "windowRight"}
+FEED_OUTLINE = {"type", "text", "title", "xmlUrl", "htmlUrl"}
+
+
+@pytest.mark.parametrize("query", ["", "?format=atom"])
+def test_opml_follows_the_validator_rules(client: Any, query: str) -> None:
+    body = client.get("/opml.xml" + query).get_data()
+    root = etree.fromstring(body)
+    assert {child.tag for child in root.find("head")} <= OPML_HEAD
+    outlines = list(root.iter("outline"))
+    assert outlines
+    for outline in outlines:
+        attributes = set(outline.attrib)
+        if len(outline):  # a grouping outline
+            assert attributes == {"text"}, attributes
+        else:
+            assert attributes == FEED_OUTLINE, attributes
+            assert outline.get("type") == "rss"
+
+
+def test_listparser_still_reads_the_opml(client: Any) -> None:
+    import listparser
+
+    parsed = listparser.parse(client.get("/opml.xml").get_data())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert len(parsed.feeds) == 3
+    assert all(feed.categories == [["中国电子报"]] for feed in parsed.feeds)
+    assert {feed.title for feed in parsed.feeds} == {
+        "中国电子报（Atom）", "中国电子报（RSS）", "中国电子报（JSON Feed）"}
+
+
 # -- real clients over HTTP ------------------------------------------------------------
 
 
