@@ -13,7 +13,7 @@ import click
 from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
-from .settings import REGISTRY, load_settings
+from .settings import REGISTRY, is_set, load_settings
 
 DEFAULT_BASE_URL = next(s.default for s in REGISTRY if s.name == "BASE_URL")
 
@@ -99,16 +99,26 @@ def share(post_id: str, stats: bool, as_json: bool) -> None:
 
 
 @main.command(help="Write the site into DIR as static files for any static host or CDN: pages, "
-                   "feeds with their archives, sitemaps, OPML, robots.txt, 404/410 pages and "
-                   "redirect maps (_redirects, nginx). DIR is created; files an earlier export "
-                   "wrote there are replaced, other files are left alone.")
+                   "feeds with their archives, QR codes, sitemaps, OPML, robots.txt, 404/410 "
+                   "pages and redirect maps (_redirects, nginx). DIR is created; files an "
+                   "earlier export wrote there are replaced, other files are left alone. "
+                   "Prints files and bytes per kind.")
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
-def export(directory: Path) -> None:
+@click.option("--base-url", metavar="URL",
+              help="Public origin written into every absolute URL (default: SYNDICATE_BASE_URL). "
+                   "Required when no origin is configured, so that files never point at "
+                   "the local default.")
+def export(directory: Path, base_url: str | None) -> None:
     from .web import create_app
     from .web.export import export_site
 
+    config: dict[str, Any] = {"STATIC_EXPORT": True}
+    if base_url is not None:
+        config["BASE_URL"] = base_url
+    elif not is_set("BASE_URL", load_settings().instance_path):
+        fail(NO_ORIGIN)
     try:
-        app = create_app({"STATIC_EXPORT": True})
+        app = create_app(config)
         core = app.extensions["syndicate"]
         core.init()
         report = export_site(app, directory)
@@ -116,6 +126,13 @@ def export(directory: Path) -> None:
         fail(f"Export failed: {error}")
     core.store.dispose()
     click.echo(report.summary())
+
+
+NO_ORIGIN = (
+    "Export refused: no public origin is configured, so every link, feed and share URL in "
+    f"the files would point at {DEFAULT_BASE_URL}. Set the origin the files will be served "
+    "from: export SYNDICATE_BASE_URL=https://news.example.com (or base_url in "
+    "instance/syndicate.toml), or pass --base-url https://news.example.com.")
 
 
 @main.command(help="Serve the site with a production WSGI server.")
