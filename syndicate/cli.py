@@ -157,6 +157,57 @@ def serve(host: str, port: int, workers: int | None, server: str) -> None:
     run(server, host, port, workers or settings.workers)
 
 
+# -- categories ---------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True,
+            help="List the categories: slug, posts, who named it, and the name readers see. "
+                 "A name comes from the category's own posts (the media of their <媒体>新闻 "
+                 "tag) unless an operator set one with `syndicate categories rename`.")
+@click.pass_context
+def categories(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    core = make_core()
+    core.init()
+    infos = core.category_infos()
+    if not infos:
+        click.echo("No categories yet: import or fetch some posts first.")
+        return
+    width = max(len("slug"), *(len(info.slug) for info in infos))
+    # The name goes last: CJK characters are two columns wide in a terminal.
+    click.echo(f"{'slug':<{width}}  {'posts':>6}  {'named by':<8}  name")
+    for info in infos:
+        named = "operator" if info.named_by_operator else "posts"
+        extra = f" (from posts: {info.derived_name})" if info.named_by_operator else ""
+        click.echo(f"{info.slug:<{width}}  {info.posts:>6}  {named:<8}  {info.name}{extra}")
+
+
+@categories.command(help="Set the name readers see for category SLUG; it wins over the name "
+                         "derived from the posts and stays through later imports. Feeds, pages "
+                         "and the OPML show it at once. With --derived, drop the operator's "
+                         "name and show the derived one again.")
+@click.argument("slug")
+@click.argument("name", required=False)
+@click.option("--derived", is_flag=True, help="Go back to the name derived from the posts.")
+def rename(slug: str, name: str | None, derived: bool) -> None:
+    if (name is None) == (not derived):
+        fail("give a NAME, or --derived to show the name derived from the posts again (not both)")
+    core = make_core()
+    core.init()
+    try:
+        renamed = core.rename_category(slug, None if derived else name)
+    except SyndicateError as error:
+        fail(str(error))
+    finally:
+        core.close()
+    if renamed.before == renamed.after:
+        click.echo(f"{slug}: named {renamed.after} (unchanged).")
+    else:
+        click.echo(f"{slug}: named {renamed.after} (was {renamed.before}); "
+                   f"{len(renamed.feeds)} feeds updated.")
+
+
 # -- upstream sources ---------------------------------------------------------------------
 
 

@@ -178,7 +178,6 @@ class FeedView:
         self.cache = RenderCache(redis_url=settings.redis_url)
         # Documents by (state, request, query): a new version is a new state, a new key.
         self._documents: dict[tuple[FeedState, FeedRequest, FeedQuery], FeedDocument] = {}
-        self._titles: dict[str, tuple[str, str]] = {}
         # Everything besides the feed's own version that shapes its bytes.
         self.salt = "|".join(map(str, (
             RENDER_REVISION, __version__, settings.base_url, settings.site_title,
@@ -300,8 +299,8 @@ class FeedView:
     def _build(self, doc: FeedDocument, posts: list[Post], links: dict[str, str],
                updated: datetime) -> bytes:
         request, core = doc.request, self.core
-        title, html_path = self._titles.get(request.kind + "/" + request.key) or core.feed_title(request)
-        self._titles[request.kind + "/" + request.key] = (title, html_path)  # names never change
+        # Read at each render (once per version): an operator may rename a category.
+        title, html_path = core.feed_title(request)
         if doc.page is not None:
             self_urls = {f: core.url(urls.archive_path(request.kind, request.key, doc.page, f))
                          for f in FeedFormat}
