@@ -15,7 +15,8 @@ from .errors import SyndicateError
 from .model import Outcome
 from .settings import REGISTRY, is_set, load_settings
 
-DEFAULT_BASE_URL = next(s.default for s in REGISTRY if s.name == "BASE_URL")
+BASE_URL_SETTING = next(s for s in REGISTRY if s.name == "BASE_URL")
+DEFAULT_BASE_URL = BASE_URL_SETTING.default
 
 #: Demo posts shipped in the package, written for it in the old site's format.
 DEMO = Path(__file__).with_name("demo")
@@ -114,7 +115,10 @@ def export(directory: Path, base_url: str | None) -> None:
 
     config: dict[str, Any] = {"STATIC_EXPORT": True}
     if base_url is not None:
-        config["BASE_URL"] = base_url
+        try:
+            config["BASE_URL"] = BASE_URL_SETTING.parse(base_url)
+        except ValueError as error:
+            fail(f"--base-url {base_url!r}: {error}")
     elif not is_set("BASE_URL", load_settings().instance_path):
         fail(NO_ORIGIN)
     try:

@@ -53,7 +53,8 @@ def test_base_url_option_sets_the_origin_of_every_file(runner: CliRunner, tmp_pa
 def test_a_bad_base_url_option_is_named(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["export", str(tmp_path / "site"), "--base-url", "cdn.example.org"])
     assert result.exit_code == 1
-    assert "BASE_URL" in result.output and "absolute http(s) URL" in result.output
+    assert "--base-url 'cdn.example.org': must be an absolute http(s) URL" in result.output
+    assert not (tmp_path / "site").exists()
 
 
 @pytest.mark.parametrize("where", ["environment", "instance file"])
