@@ -119,14 +119,23 @@ def _query_text(raw: str) -> str:
 
 
 _STRAY_PERCENT_RE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def _uri_query(raw: str) -> str:
-    """Return a query component as a valid URI query, spelled as sent: characters a URI
-    allows there stay as they are (``:`` is not re-encoded), escapes stay escapes, and
-    everything else (non-ASCII, spaces, a stray ``%``) is percent-encoded (RFC 3986)."""
+    """Return a query component as a valid URI query, spelled as sent and normalised as
+    RFC 3986 (6.2.2) and the W3C validator do: reserved characters stay as sent (``:`` is
+    not re-encoded, ``%3A`` not decoded), escapes of unreserved characters are decoded,
+    other escapes upper-cased, and what a URI cannot hold (non-ASCII, spaces, a stray
+    ``%``) is percent-encoded."""
     data = _STRAY_PERCENT_RE.sub(b"%25", _wsgi_bytes(raw))
-    return quote(data, safe="%!$&'()*+,/:;=?@-._~")
+    return _ESCAPE_RE.sub(_normal_escape, quote(data, safe="%!$&'()*+,/:;=?@-._~"))
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
 def _parse_limit(raw: str) -> int:

@@ -133,6 +133,14 @@ def test_one_delta_spelled_two_ways_names_its_own_location(client: Any) -> None:
     assert plain.headers["ETag"] != escaped.headers["ETag"]  # the bytes differ
 
 
+def test_the_self_link_is_normalised_as_the_validator_compares(client: Any) -> None:
+    """Escapes of unreserved characters decoded, others upper case; reserved ones kept."""
+    body = client.get(f"{CAT}?since=%4EW2026010100000000%30%32&%6Cimit=2").get_data()
+    assert self_link(body) == f"{BASE}{CAT}?since=NW202601010000000002&limit=2"
+    body = client.get(f"{CAT}?since=2026-01-01T08%3a03%3a00%2b08%3A00").get_data()
+    assert self_link(body) == f"{BASE}{CAT}?since=2026-01-01T08%3A03%3A00%2B08%3A00"
+
+
 def test_the_plain_feed_self_link_is_unchanged(client: Any) -> None:
     assert self_link(client.get(CAT).get_data()) == BASE + CAT
 
