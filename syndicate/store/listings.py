@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from ..model import Category, PostRef
-from .schema import categories, post_categories, post_tags, posts
+from .categories import CATEGORY_INDEX, DISPLAY_NAME
+from .schema import categories, feeds, post_categories, post_tags, posts
 
 #: The window of "recent activity" on the home page, counted back from the newest post.
 ACTIVE_WINDOW = timedelta(hours=24)
@@ -29,7 +30,7 @@ class ListingStoreMixin:
 
     def latest_refs(self, limit: int) -> list[tuple[PostRef, Category]]:
         """The newest posts of the whole site, newest first, each with its category."""
-        query = (_refs().add_columns(categories.c.name)
+        query = (_refs().add_columns(DISPLAY_NAME.label("name"))
                  .join(categories, categories.c.slug == posts.c.category)
                  .order_by(posts.c.published.desc(), posts.c.id.desc()).limit(limit))
         with self._connect() as conn:
@@ -62,25 +63,28 @@ class ListingStoreMixin:
                 return []
             since: datetime = newest - window
             counted = func.count().label("posts")
-            query = (select(posts.c.category, categories.c.name, counted)
+            name = DISPLAY_NAME.label("name")
+            query = (select(posts.c.category, name, counted)
                      .join(categories, categories.c.slug == posts.c.category)
                      .where(posts.c.published > since)
-                     .group_by(posts.c.category, categories.c.name)
+                     .group_by(posts.c.category, name)
                      .order_by(counted.desc(), posts.c.category).limit(limit))
             return [(Category(row.category, row.name), int(row.posts)) for row in conn.execute(query)]
 
     def category_index(self) -> list[Category]:
         """Every category, by slug (pinyin order)."""
-        query = select(categories.c.slug, categories.c.name).order_by(categories.c.slug)
+        query = select(categories.c.slug, DISPLAY_NAME.label("name")).order_by(categories.c.slug)
         with self._connect() as conn:
             return [Category(row.slug, row.name) for row in conn.execute(query)]
 
-    def categories_version(self) -> tuple[int, datetime | None]:
-        """How many categories there are and when the last one was created: changes exactly
-        when the category index gains a category."""
+    def categories_version(self) -> tuple[int, datetime | None, int]:
+        """How many categories there are, when the last one was created and how many times
+        one was renamed: changes exactly when the category index does."""
         with self._connect() as conn:
             row = conn.execute(select(func.count(), func.max(categories.c.created))).one()
-        return int(row[0] or 0), row[1]
+            renames = conn.execute(select(feeds.c.version)
+                                   .where(feeds.c.key == CATEGORY_INDEX)).scalar()
+        return int(row[0] or 0), row[1], int(renames or 0)
 
     def count_in(self, *, category: str | None = None, tag: str | None = None) -> int:
         """How many posts a category or a tag lists."""

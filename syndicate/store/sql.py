@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
+from .categories import DISPLAY_NAME, CategoryStoreMixin
 from .feeds import FeedStoreMixin, feed_keys
 from .hot import committed_here, notify_changes
 from .listings import ListingStoreMixin
@@ -43,6 +44,8 @@ class _Draft:
     tags: list[str]
     data: PostInput
     origins: list[str]
+    #: Each category's name as the inputs filed under it give it (the first one wins).
+    names: dict[str, str]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -76,7 +79,8 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin, ShareStoreMixin):
+class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin, ShareStoreMixin,
+            CategoryStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
@@ -156,9 +160,11 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             draft = drafts.get(key)
             if draft is None:
                 drafts[key] = _Draft(item.id, key, item.category_slug, [item.category_slug],
-                                     list(dict.fromkeys(item.tags)), item, [item.origin])
+                                     list(dict.fromkeys(item.tags)), item, [item.origin],
+                                     {item.category_slug: item.category_name})
                 continue
             _add_new(draft.categories, [item.category_slug])
+            draft.names.setdefault(item.category_slug, item.category_name)
             _add_new(draft.tags, item.tags)
             draft.data = item
             draft.origins.append(item.origin)
@@ -188,11 +194,12 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         return found
 
     def _ensure_categories(self, conn: Connection, drafts: Iterable[_Draft], now: datetime) -> None:
+        # A new category is named by the inputs filed under it, never by another input
+        # of the same article (an NW/bare pair may arrive in two categories).
         names: dict[str, str] = {}
         for draft in drafts:
-            names.setdefault(draft.data.category_slug or draft.primary, draft.data.category_name)
-            for slug in draft.categories:
-                names.setdefault(slug, draft.data.category_name)
+            for slug, name in draft.names.items():
+                names.setdefault(slug, name)
         slugs = list(names)
         known: set[str] = set()
         for start in range(0, len(slugs), CHUNK):
@@ -310,7 +317,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
 
     def category(self, slug: str) -> Category | None:
         with self._connect() as conn:
-            row = conn.execute(select(categories.c.slug, categories.c.name)
+            row = conn.execute(select(categories.c.slug, DISPLAY_NAME.label("name"))
                                .where(categories.c.slug == slug)).first()
         return Category(row.slug, row.name) if row else None
 
@@ -399,7 +406,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         return [by_id[i] for i in ids if i in by_id]
 
     def _posts(self, where: Any) -> list[Post]:
-        query = (select(posts, categories.c.name.label("category_name"))
+        query = (select(posts, DISPLAY_NAME.label("category_name"))
                  .join(categories, categories.c.slug == posts.c.category).where(where))
         with self._connect() as conn:
             rows = list(conn.execute(query).mappings())
