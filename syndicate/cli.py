@@ -13,9 +13,10 @@ import click
 from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
-from .settings import REGISTRY, load_settings
+from .settings import REGISTRY, is_set, load_settings
 
-DEFAULT_BASE_URL = next(s.default for s in REGISTRY if s.name == "BASE_URL")
+BASE_URL_SETTING = next(s for s in REGISTRY if s.name == "BASE_URL")
+DEFAULT_BASE_URL = BASE_URL_SETTING.default
 
 #: Demo posts shipped in the package, written for it in the old site's format.
 DEMO = Path(__file__).with_name("demo")
@@ -103,16 +104,29 @@ def share(post_id: str, stats: bool, as_json: bool) -> None:
 
 
 @main.command(help="Write the site into DIR as static files for any static host or CDN: pages, "
-                   "feeds with their archives, sitemaps, OPML, robots.txt, 404/410 pages and "
-                   "redirect maps (_redirects, nginx). DIR is created; files an earlier export "
-                   "wrote there are replaced, other files are left alone.")
+                   "feeds with their archives, QR codes, sitemaps, OPML, robots.txt, 404/410 "
+                   "pages and redirect maps (_redirects, nginx). DIR is created; files an "
+                   "earlier export wrote there are replaced, other files are left alone. "
+                   "Prints files and bytes per kind.")
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
-def export(directory: Path) -> None:
+@click.option("--base-url", metavar="URL",
+              help="Public origin written into every absolute URL (default: SYNDICATE_BASE_URL). "
+                   "Required when no origin is configured, so that files never point at "
+                   "the local default.")
+def export(directory: Path, base_url: str | None) -> None:
     from .web import create_app
     from .web.export import export_site
 
+    config: dict[str, Any] = {"STATIC_EXPORT": True}
+    if base_url is not None:
+        try:
+            config["BASE_URL"] = BASE_URL_SETTING.parse(base_url)
+        except ValueError as error:
+            fail(f"--base-url {base_url!r}: {error}")
+    elif not is_set("BASE_URL", load_settings().instance_path):
+        fail(NO_ORIGIN)
     try:
-        app = create_app({"STATIC_EXPORT": True})
+        app = create_app(config)
         core = app.extensions["syndicate"]
         core.init()
         report = export_site(app, directory)
@@ -120,6 +134,13 @@ def export(directory: Path) -> None:
         fail(f"Export failed: {error}")
     core.store.dispose()
     click.echo(report.summary())
+
+
+NO_ORIGIN = (
+    "Export refused: no public origin is configured, so every link, feed and share URL in "
+    f"the files would point at {DEFAULT_BASE_URL}. Set the origin the files will be served "
+    "from: export SYNDICATE_BASE_URL=https://news.example.com (or base_url in "
+    "instance/syndicate.toml), or pass --base-url https://news.example.com.")
 
 
 @main.command(help="Serve the site with a production WSGI server.")
@@ -142,6 +163,57 @@ def serve(host: str, port: int, workers: int | None, server: str) -> None:
     core.init()
     core.store.dispose()
     run(server, host, port, workers or settings.workers)
+
+
+# -- categories ---------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True,
+            help="List the categories: slug, posts, who named it, and the name readers see. "
+                 "A name comes from the category's own posts (the media of their <媒体>新闻 "
+                 "tag) unless an operator set one with `syndicate categories rename`.")
+@click.pass_context
+def categories(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    core = make_core()
+    core.init()
+    infos = core.category_infos()
+    if not infos:
+        click.echo("No categories yet: import or fetch some posts first.")
+        return
+    width = max(len("slug"), *(len(info.slug) for info in infos))
+    # The name goes last: CJK characters are two columns wide in a terminal.
+    click.echo(f"{'slug':<{width}}  {'posts':>6}  {'named by':<8}  name")
+    for info in infos:
+        named = "operator" if info.named_by_operator else "posts"
+        extra = f" (from posts: {info.derived_name})" if info.named_by_operator else ""
+        click.echo(f"{info.slug:<{width}}  {info.posts:>6}  {named:<8}  {info.name}{extra}")
+
+
+@categories.command(help="Set the name readers see for category SLUG; it wins over the name "
+                         "derived from the posts and stays through later imports. Feeds, pages "
+                         "and the OPML show it at once. With --derived, drop the operator's "
+                         "name and show the derived one again.")
+@click.argument("slug")
+@click.argument("name", required=False)
+@click.option("--derived", is_flag=True, help="Go back to the name derived from the posts.")
+def rename(slug: str, name: str | None, derived: bool) -> None:
+    if (name is None) == (not derived):
+        fail("give a NAME, or --derived to show the name derived from the posts again (not both)")
+    core = make_core()
+    core.init()
+    try:
+        renamed = core.rename_category(slug, None if derived else name)
+    except SyndicateError as error:
+        fail(str(error))
+    finally:
+        core.close()
+    if renamed.before == renamed.after:
+        click.echo(f"{slug}: named {renamed.after} (unchanged).")
+    else:
+        click.echo(f"{slug}: named {renamed.after} (was {renamed.before}); "
+                   f"{len(renamed.feeds)} feeds updated.")
 
 
 # -- upstream sources ---------------------------------------------------------------------

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import urls
-from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound
+from .discovery import Discovery
+from .errors import CategoryNotFound, InvalidInput, InvalidPost, PostGone, PostNotFound
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
+from .listings import Listings
 from .model import (
     Category,
+    CategoryInfo,
     FeedFormat,
     Outcome,
     Post,
@@ -25,12 +29,15 @@ from .settings import Settings
 from .sharelinks import ShareLinks
 from .sources import Source, load_sources
 from .store import Store
+from .store.categories import Renamed
 from .store.sources import SourceState
-from .text import normalize_slug, slugify_name
+from .text import normalize_slug, slugify_name, xml_safe
 from .websub import WebSub
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
+#: The longest category name an operator may set (characters).
+MAX_CATEGORY_NAME = 100
 
 
 @dataclass
@@ -75,6 +82,9 @@ class Syndicate:
         self.tz = settings.tz
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
+        self.discovery = Discovery(self)
+        self.listings = Listings(self.store, salt=self.feeds.salt, page_size=settings.page_size,
+                                 max_age=settings.feed_max_age)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
         self.shares = ShareLinks(self)
 
@@ -202,6 +212,24 @@ class Syndicate:
             raise CategoryNotFound(f"no category {slug!r}")
         return category
 
+    def category_infos(self) -> list[CategoryInfo]:
+        """Every category with its names and post count, for operators."""
+        return self.store.category_infos()
+
+    def rename_category(self, slug: str, name: str | None) -> Renamed:
+        """Show ``name`` for a category from now on (None: the name its posts give it
+        again); the feeds showing it get a new version and their WebSub pings."""
+        clean = None if name is None else _clean_name(name)
+        if clean is not None and not clean:
+            raise InvalidInput("name: a category name cannot be blank")
+        if clean is not None and len(clean) > MAX_CATEGORY_NAME:
+            raise InvalidInput(f"name: at most {MAX_CATEGORY_NAME} characters, not {len(clean)}")
+        renamed = self.store.rename_category(slug, clean, datetime.now(UTC))
+        if renamed is None:
+            raise CategoryNotFound(f"no category {slug!r} (see `syndicate categories`)")
+        self._announce(renamed.feeds)
+        return renamed
+
     def canonical_slug(self, slug: str) -> str | None:
         """Return the slug a legacy category slug now lives at, or None if there is none."""
         try:
@@ -276,6 +304,13 @@ class Syndicate:
         """The absolute URLs of a feed (by key: ``site``, ``category/x``, ``tag/x``), every format."""
         kind, _, name = key.partition("/")
         return [self.url(urls.feed_path(kind, name, fmt)) for fmt in FeedFormat]
+
+
+def _clean_name(name: str) -> str:
+    """A name as one line of text: whitespace runs become one space, control characters
+    (C0 and C1) and what XML cannot carry are dropped."""
+    spaced = " ".join(name.split())
+    return xml_safe("".join(c for c in spaced if unicodedata.category(c) != "Cc")).strip()
 
 
 def _free_slug(slug: str, taken: set[str]) -> str:

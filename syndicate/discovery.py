@@ -1,8 +1,10 @@
 """Discovery documents: OPML of the category feeds, sitemaps, a news sitemap, robots.txt.
 
-Like feeds, each document has validators derived from the site feed's version (every post
-change bumps it), so it is rendered once per change and answered with 304 otherwise.
-No Flask here: the web layer serves these through the same conditional ``answer()``.
+Like feeds, each document has validators that change exactly when its own content does, so
+it is rendered once per change and answered with 304 otherwise: the OPML follows the
+category list; a sitemap part follows the posts it lists (a new post changes the last part
+only); the index, the pages part and the news sitemap follow the site feed. No Flask here:
+the web layer serves these through the same conditional ``answer()``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
 
 from . import urls
 from .errors import NotFound
@@ -53,6 +56,9 @@ class Discovery:
 
     def __init__(self, core: Syndicate) -> None:
         self.core = core
+        # Sitemap part -> (count, last change) under one site feed version: the stats of a
+        # part read 50,000 rows, so each worker reads them once per change of the site.
+        self._parts_seen: tuple[FeedState, dict[int, tuple[int, datetime | None]]] | None = None
 
     def _site(self) -> FeedState:
         return self.core.store.feed_state(SITE_FEED) or FeedState(SITE_FEED, 0, EPOCH, 0)
@@ -60,35 +66,56 @@ class Discovery:
     def _document(self, name: str, media_type: str, build: Callable[[], bytes],
                   *extra: object) -> Document:
         site = self._site()
-        text = "|".join(map(str, (self.core.feeds.salt, name, site.version, site.changed, SITEMAP_LIMIT,
-                                  *extra)))
+        return self._versioned(name, media_type, build, site.changed, site.version, *extra)
+
+    def _versioned(self, name: str, media_type: str, build: Callable[[], bytes],
+                   changed: datetime, *version: object) -> Document:
+        text = "|".join(map(str, (self.core.feeds.salt, name, SITEMAP_LIMIT, changed, *version)))
         etag = hashlib.sha1(text.encode()).hexdigest()[:24]
-        return Document(etag, site.changed, media_type, build, self.core.settings.feed_max_age)
+        return Document(etag, changed, media_type, build, self.core.settings.feed_max_age)
+
+    def _part_stats(self, part: int) -> tuple[int, datetime | None]:
+        """How many posts sitemap part ``part`` lists and when one of them last changed."""
+        site = self._site()
+        if self._parts_seen is None or self._parts_seen[0] != site:
+            self._parts_seen = (site, {})
+        known = self._parts_seen[1]
+        if part not in known:
+            first = (part - 1) * SITEMAP_LIMIT + 1
+            known[part] = self.core.store.feed_range_stats(SITE_FEED, first,
+                                                           first + SITEMAP_LIMIT - 1)
+        return known[part]
 
     # -- OPML ------------------------------------------------------------------------
 
     def opml(self, fmt: FeedFormat | None = None) -> Document:
-        """Every category feed: each category with its three formats, or one format flat."""
-        return self._document("opml", "text/x-opml; charset=utf-8", lambda: self._opml(fmt), fmt)
+        """Every category feed: each category with its three formats, or one format flat.
+
+        Categories are listed by slug, so the document changes only with the category list."""
+        count, created, renames = self.core.store.categories_version()
+        return self._versioned("opml", "text/x-opml; charset=utf-8", lambda: self._opml(fmt),
+                               created or EPOCH, count, renames, fmt)
 
     def _opml(self, fmt: FeedFormat | None) -> bytes:
         core, site = self.core, self.core.settings.site_title
         root = ET.Element("opml", version="2.0")
         head = ET.SubElement(root, "head")
         ET.SubElement(head, "title").text = f"{site}：分类订阅"
+        _, created, _ = core.store.categories_version()
         ET.SubElement(head, "dateModified").text = format_datetime(
-            self._site().changed.astimezone(UTC), usegmt=True)
+            (created or EPOCH).astimezone(UTC), usegmt=True)
         ET.SubElement(head, "ownerName").text = site
-        ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+        # No <docs>: the W3C validator knows no such head element, even with the spec's URL.
         body = ET.SubElement(root, "body")
-        for category in core.store.categories():
+        for category in core.store.category_index():
             name = xml_safe(category.name)
             page = core.url(urls.category_path(category.slug))
             if fmt is not None:
                 ET.SubElement(body, "outline", type="rss", text=name, title=name,
                               xmlUrl=core.url(urls.category_path(category.slug, fmt)), htmlUrl=page)
                 continue
-            group = ET.SubElement(body, "outline", text=name, title=name)
+            # A grouping outline carries text only (more attributes would need a type).
+            group = ET.SubElement(body, "outline", text=name)
             for each in FeedFormat:
                 label = f"{name}（{FORMAT_LABELS[each]}）"
                 ET.SubElement(group, "outline", type="rss", text=label, title=label,
@@ -103,21 +130,21 @@ class Discovery:
         return self._document("sitemap", "application/xml; charset=utf-8", self._sitemap)
 
     def _is_index(self) -> bool:
-        return 1 + len(self.core.store.categories()) + self._site().last_seq > SITEMAP_LIMIT
+        return 1 + self.core.store.categories_version()[0] + self._site().last_seq > SITEMAP_LIMIT
 
     def _sitemap(self) -> bytes:
         if not self._is_index():
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-            self._page_urls(root)
-            self._post_urls(root, self.core.store.site_refs(1, self._site().last_seq))
-            return _xml(root)
+            return _urlset([*self._page_urls(),
+                            *self._post_urls(self.core.store.site_links(1, self._site().last_seq))])
         root = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
         site = self._site()
-        parts = [urls_sitemap_pages()] + [urls_sitemap_posts(n) for n in range(1, self._parts() + 1)]
-        for path in parts:
+        parts = [(urls_sitemap_pages(), site.changed)]
+        parts += [(urls_sitemap_posts(n), self._part_stats(n)[1] or site.changed)
+                  for n in range(1, self._parts() + 1)]
+        for path, changed in parts:
             entry = ET.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
             ET.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = self.core.url(path)
-            ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(site.changed)
+            ET.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(changed)
         return _xml(root)
 
     def post_parts(self) -> int:
@@ -130,9 +157,7 @@ class Discovery:
     def sitemap_pages(self) -> Document:
         """The home page and every category page (a part of the sitemap index)."""
         def build() -> bytes:
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-            self._page_urls(root)
-            return _xml(root)
+            return _urlset(self._page_urls())
         return self._document("sitemap-pages", "application/xml; charset=utf-8", build)
 
     def sitemap_posts(self, part: int) -> Document:
@@ -141,25 +166,29 @@ class Discovery:
             raise NotFound(f"没有这个站点地图：{part}")
 
         def build() -> bytes:
-            root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
             first = (part - 1) * SITEMAP_LIMIT + 1
-            self._post_urls(root, self.core.store.site_refs(first, first + SITEMAP_LIMIT - 1))
-            return _xml(root)
-        return self._document("sitemap-posts", "application/xml; charset=utf-8", build, part)
+            return _urlset(self._post_urls(
+                self.core.store.site_links(first, first + SITEMAP_LIMIT - 1)))
+        count, changed = self._part_stats(part)
+        return self._versioned("sitemap-posts", "application/xml; charset=utf-8", build,
+                               changed or self._site().changed, part, count)
 
-    def _page_urls(self, root: ET.Element) -> None:
+    def _page_urls(self) -> list[str]:
         store = self.core.store
-        categories = store.categories()
+        categories = store.category_index()
         states = store.feed_states([feed_key("category", c.slug) for c in categories])
-        _url(root, self.core.url("/"), self._site().changed)
+        entries = [_url(self.core.url("/"), self._site().changed)]
         for category in categories:
             state = states.get(feed_key("category", category.slug))
-            _url(root, self.core.url(urls.category_path(category.slug)),
-                 state.changed if state else None)
+            entries.append(_url(self.core.url(urls.category_path(category.slug)),
+                                state.changed if state else None))
+        return entries
 
-    def _post_urls(self, root: ET.Element, refs: list[PostRef]) -> None:
-        for ref in refs:
-            _url(root, self._post_url(ref), ref.updated)
+    def _post_urls(self, links: list[tuple[str, str, datetime, datetime]]) -> list[str]:
+        """``<url>`` entries of posts given as (id, category, published, updated)."""
+        base, tz = self.core.settings.base_url.rstrip("/"), self.core.tz
+        return [_url(base + urls.permalink(category, published, post_id, tz), updated)
+                for post_id, category, published, updated in links]
 
     def _post_url(self, ref: PostRef) -> str:
         return self.core.url(urls.permalink(ref.category, ref.published, ref.id, self.core.tz))
@@ -223,11 +252,16 @@ def urls_sitemap_posts(part: int) -> str:
     return f"/sitemap-posts-{part}.xml"
 
 
-def _url(root: ET.Element, loc: str, lastmod: datetime | None) -> None:
-    url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
-    ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = loc
+def _url(loc: str, lastmod: datetime | None) -> str:
+    """One ``<url>`` of a urlset (written as text: a sitemap part holds 50,000 of them)."""
     if lastmod is not None and lastmod > EPOCH:
-        ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = _w3c(lastmod)
+        return f"<url><loc>{escape(loc)}</loc><lastmod>{_w3c(lastmod)}</lastmod></url>"
+    return f"<url><loc>{escape(loc)}</loc></url>"
+
+
+def _urlset(entries: list[str]) -> bytes:
+    return "".join([f"<?xml version='1.0' encoding='utf-8'?>\n<urlset xmlns=\"{SITEMAP_NS}\">",
+                    *entries, "</urlset>"]).encode("utf-8")
 
 
 def _w3c(when: datetime) -> str:

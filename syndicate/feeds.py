@@ -110,6 +110,15 @@ def entry_id(tag_authority: str, post_id: str) -> str:
     return f"tag:{tag_authority}:{quote(post_id, safe=_TAG_SAFE)}"
 
 
+def feed_id(tag_authority: str, kind: str, key: str) -> str:
+    """Return the permanent tag: URI of a feed (``site/``, ``category/<slug>``, ``tag/<tag>``).
+
+    Percent-encoded like entry ids, so a CJK tag gives a valid tag: URI; ASCII slugs and
+    the site feed keep the ids they always had.
+    """
+    return f"tag:{tag_authority}:{quote(f'{kind}/{key}', safe=_TAG_SAFE)}"
+
+
 def build_feed(spec: FeedSpec, entries: Sequence[FeedEntry], fmt: FeedFormat) -> bytes:
     """Render the feed in one format as UTF-8 bytes, newest entry first."""
     _require_aware(spec.updated, "FeedSpec.updated")

@@ -20,15 +20,16 @@ Documents of one feed (``site``, ``category/<slug>``, ``tag/<tag>``):
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 from . import __version__, urls
 from .cache import RenderCache, Rendered
 from .errors import CategoryNotFound, InvalidInput
-from .feeds import FeedEntry, FeedSpec, build_feed, media_type
+from .feeds import FeedEntry, FeedSpec, build_feed, feed_id, media_type
 from .model import EPOCH, FeedFormat, FeedState, Post, feed_key
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ ARCHIVE_MAX_AGE = 7 * 24 * 3600
 #: The most entries one ``?limit=`` may ask for.
 MAX_LIMIT = 500
 #: Bump when the feed output changes, so every ETag changes with it.
-RENDER_REVISION = "3"
+RENDER_REVISION = "4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +50,48 @@ class FeedQuery:
     since: datetime | None = None
     after: str | None = None
     limit: int | None = None
+    #: The ``since``/``limit`` parameters as the client spelled them (a valid URI query),
+    #: for the self link: the W3C validator wants it to match the document's location.
+    spelling: str = ""
 
     @classmethod
-    def parse(cls, since: str | None, limit: str | None) -> FeedQuery:
+    def parse(cls, since: str | None, limit: str | None, spelling: str = "") -> FeedQuery:
         """Read ``?since=`` (RFC 3339 date-time or post id) and ``?limit=`` (1..MAX_LIMIT)."""
         query = cls(limit=_parse_limit(limit) if limit is not None else None)
         since = (since or "").strip()
-        if not since:
-            return query
-        when = _parse_time(since)
-        if when is not None:
-            return cls(since=when, limit=query.limit)
-        if any(c in since for c in "/?#") or len(since) > 200:
-            raise InvalidInput(f"since: {since!r} is neither an RFC 3339 date-time nor a post id")
-        return cls(after=since, limit=query.limit)
+        if since:
+            when = _parse_time(since)
+            if when is not None:
+                query = cls(since=when, limit=query.limit)
+            elif any(c in since for c in "/?#") or len(since) > 200:
+                raise InvalidInput(
+                    f"since: {since!r} is neither an RFC 3339 date-time nor a post id")
+            else:
+                query = cls(after=since, limit=query.limit)
+        return cls(query.since, query.after, query.limit, spelling) if not query.empty else query
+
+    @classmethod
+    def from_query_string(cls, raw: str) -> FeedQuery:
+        """Read the delta parameters from a WSGI ``QUERY_STRING`` (the first of each
+        counts; other parameters are ignored)."""
+        found: dict[str, tuple[str, str]] = {}
+        for part in raw.split("&"):
+            name, _, value = part.partition("=")
+            name = _query_text(name)
+            if name in ("since", "limit") and name not in found:
+                found[name] = (_query_text(value), _uri_query(part))
+        since, limit = found.get("since"), found.get("limit")
+        spelling = "&".join(spelled for _value, spelled in found.values())
+        return cls.parse(since[0] if since else None, limit[0] if limit else None, spelling)
 
     @property
     def empty(self) -> bool:
         return self.since is None and self.after is None and self.limit is None
+
+    @property
+    def self_query(self) -> str:
+        """The query of this delta's self link: as requested, else the canonical one."""
+        return self.spelling or self.urlencoded()
 
     def urlencoded(self) -> str:
         """The canonical query string of this delta ('' for the plain feed)."""
@@ -78,6 +103,39 @@ class FeedQuery:
         if self.limit is not None:
             pairs.append(("limit", str(self.limit)))
         return urlencode(pairs)
+
+
+def _wsgi_bytes(text: str) -> bytes:
+    """The bytes a WSGI server handed over as latin-1 text (other text: its UTF-8)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _query_text(raw: str) -> str:
+    """Decode one form-encoded query component (``+`` is a space), as werkzeug does."""
+    return unquote_plus(_wsgi_bytes(raw).decode("utf-8", "replace"))
+
+
+_STRAY_PERCENT_RE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _uri_query(raw: str) -> str:
+    """Return a query component as a valid URI query, spelled as sent and normalised as
+    RFC 3986 (6.2.2) and the W3C validator do: reserved characters stay as sent (``:`` is
+    not re-encoded, ``%3A`` not decoded), escapes of unreserved characters are decoded,
+    other escapes upper-cased, and what a URI cannot hold (non-ASCII, spaces, a stray
+    ``%``) is percent-encoded."""
+    data = _STRAY_PERCENT_RE.sub(b"%25", _wsgi_bytes(raw))
+    return _ESCAPE_RE.sub(_normal_escape, quote(data, safe="%!$&'()*+,/:;=?@-._~"))
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
 def _parse_limit(raw: str) -> int:
@@ -129,7 +187,6 @@ class FeedView:
         self.cache = RenderCache(redis_url=settings.redis_url)
         # Documents by (state, request, query): a new version is a new state, a new key.
         self._documents: dict[tuple[FeedState, FeedRequest, FeedQuery], FeedDocument] = {}
-        self._titles: dict[str, tuple[str, str]] = {}
         # Everything besides the feed's own version that shapes its bytes.
         self.salt = "|".join(map(str, (
             RENDER_REVISION, __version__, settings.base_url, settings.site_title,
@@ -163,7 +220,7 @@ class FeedView:
         return found
 
     def _document(self, request: FeedRequest, query: FeedQuery, state: FeedState) -> FeedDocument:
-        variant = query.urlencoded()
+        variant = query.self_query
         links: tuple[tuple[str, str], ...] = ()
         if query.empty and self.core.settings.websub_hubs:
             links = (*(("hub", hub) for hub in self.core.settings.websub_hubs),
@@ -251,18 +308,18 @@ class FeedView:
     def _build(self, doc: FeedDocument, posts: list[Post], links: dict[str, str],
                updated: datetime) -> bytes:
         request, core = doc.request, self.core
-        title, html_path = self._titles.get(request.kind + "/" + request.key) or core.feed_title(request)
-        self._titles[request.kind + "/" + request.key] = (title, html_path)  # names never change
+        # Read at each render (once per version): an operator may rename a category.
+        title, html_path = core.feed_title(request)
         if doc.page is not None:
             self_urls = {f: core.url(urls.archive_path(request.kind, request.key, doc.page, f))
                          for f in FeedFormat}
             updated = doc.last_modified
         else:
-            suffix = "?" + doc.query.urlencoded() if not doc.query.empty else ""
+            suffix = "?" + doc.query.self_query if not doc.query.empty else ""
             paths = urls.feed_paths(request.kind, request.key)
             self_urls = {f: core.url(p) + suffix for f, p in paths.items()}
         spec = FeedSpec(
-            feed_id=f"tag:{core.settings.tag_authority}:{request.kind}/{request.key}",
+            feed_id=feed_id(core.settings.tag_authority, request.kind, request.key),
             title=title,
             description=f"{title}：最新消息",
             html_url=core.url(html_path),

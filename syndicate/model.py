@@ -46,6 +46,18 @@ class Category:
 
 
 @dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """A category as an operator lists it: the name shown, the name its posts give it,
+    how many posts it holds, and whether an operator set the name shown."""
+
+    slug: str
+    name: str
+    derived_name: str
+    posts: int
+    named_by_operator: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PostInput:
     """A post as an ingest reader produced it, before it is stored.
 

@@ -204,3 +204,10 @@ def settings_table() -> str:
         default = "(see text)" if s.default is None else (", ".join(s.default) if isinstance(s.default, tuple) else s.default)
         rows.append(f"| `{PREFIX}{s.name}` | `{default or '(none)'}` | {s.help} |")
     return "\n".join(rows)
+
+
+def is_set(name: str, instance_path: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Tell whether a setting is given in the environment or the instance file (whatever
+    its value), as opposed to left at its default."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(PREFIX + name)) or name in _read_instance_file(instance_path)

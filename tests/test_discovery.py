@@ -90,6 +90,31 @@ def test_sitemap_becomes_an_index_past_the_limit(client: Any, core: Any,
     assert client.get("/sitemap-posts-5.xml").status_code == 404
 
 
+def test_a_new_post_changes_only_the_sitemap_part_that_lists_it(
+        client: Any, core: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "SITEMAP_LIMIT", 3)
+    core.save([post(n) for n in range(20, 25)])  # 9 posts: three full parts
+    tags = {n: client.get(f"/sitemap-posts-{n}.xml").headers["ETag"] for n in (1, 2, 3)}
+    opml = client.get("/opml.xml").headers["ETag"]
+    core.save([post(30)])  # joins a fourth part, in a category the OPML already lists
+    for n in (1, 2, 3):
+        again = client.get(f"/sitemap-posts-{n}.xml", headers={"If-None-Match": tags[n]})
+        assert again.status_code == 304, n
+    assert client.get("/sitemap-posts-4.xml").status_code == 200
+    assert client.get("/opml.xml", headers={"If-None-Match": opml}).status_code == 304
+    # An edit to a listed post changes its part (its lastmod), and only that part.
+    core.save([post(20, title="第20条新闻（更正）")])
+    changed = [n for n in (1, 2, 3)
+               if client.get(f"/sitemap-posts-{n}.xml",
+                             headers={"If-None-Match": tags[n]}).status_code == 200]
+    assert len(changed) == 1
+    # A new category changes the OPML.
+    core.save([post(31, "xinhuashe", "新华社")])
+    response = client.get("/opml.xml", headers={"If-None-Match": opml})
+    assert response.status_code == 200
+    assert "新华社" in response.get_data(as_text=True)
+
+
 def test_news_sitemap_holds_the_last_48_hours(client: Any, core: Any) -> None:
     now = datetime.now(UTC)
     core.save([post(30, title="刚刚发布", published=now - timedelta(hours=1)),

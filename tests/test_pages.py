@@ -18,10 +18,18 @@ def alternates(doc: Any) -> set[str]:
     return {link.get("href") for link in doc.xpath('//link[@rel="alternate"]')}
 
 
-def test_home_lists_categories_newest_first_with_feeds(client: Any) -> None:
+def test_home_lists_latest_news_then_active_categories_with_feeds(client: Any) -> None:
     doc = page(client, "/")
-    headings = [h.text_content() for h in doc.xpath("//section/h2")]
-    assert headings == ["财联社新闻", "东财滚动新闻", "中国电子报新闻"]
+    latest = doc.xpath("//section[@class='latest']//li")
+    assert [li.xpath("a")[0].text for li in latest] == [
+        "沪指震荡收涨 成交额放大", "央行开展逆回购操作", "工业互联网平台应用案例发布",
+        "国产芯片企业加快扩产 产业链协同提速"]
+    assert [li.xpath("a[@class='source']/text()")[0] for li in latest] == [
+        "财联社", "东财滚动", "中国电子报", "中国电子报"]
+    # Active in the day before the newest post (2026-01-06 15:05): not 中国电子报's 01-05 posts.
+    active = [h.xpath("a")[0].text for h in doc.xpath("//section[@class='active']/h3")]
+    assert active == ["财联社新闻", "东财滚动新闻"]
+    assert doc.xpath("//a[@href='/categories.html']")
     assert doc.xpath("/html/@lang") == ["zh-CN"]
     assert "https://news.example.com/feed.xml" in alternates(doc)
     assert not doc.xpath("//script[@src] | //link[@rel='stylesheet']")  # nothing external

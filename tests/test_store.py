@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from syndicate.model import Outcome
 from syndicate.share import is_valid_code
 from syndicate.store import Store
 
-from .conftest import CST, make_input
+from .conftest import CST, PG_URL, make_input, reset_database
 
 
 def test_upgrade_is_idempotent(database_url: str) -> None:
@@ -134,17 +137,22 @@ def test_listing_order_is_newest_first_ties_by_id(store: Store) -> None:
     assert [p.id for p in store.latest(2)] == order[:2]
 
 
-def test_home_orders_categories_by_newest_post(store: Store) -> None:
+def test_active_categories_are_the_busiest_of_the_day_before_the_newest_post(store: Store) -> None:
     base = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
     store.save_posts([
         make_input("NW202601010000000020", published=base),
+        make_input("NW202601010000000022", published=base + timedelta(hours=20)),
+        make_input("NW202601010000000023", published=base - timedelta(days=3),
+                   category_slug="xinhuashe", category_name="新华社"),
         make_input("NW202601010000000021", published=base + timedelta(days=1),
                    category_slug="cailianshe", category_name="财联社"),
     ])
-    home = store.home(per_category=5)
-    assert [(c.slug, c.name) for c, _ in home] == [("cailianshe", "财联社"),
-                                                   ("zhongguodianzibao", "中国电子报")]
-    assert store.category_names() == {"财联社": "cailianshe", "中国电子报": "zhongguodianzibao"}
+    # The window is the 24 hours before 2026-01-02 09:00: the 01-01 09:00 post is just out.
+    active = store.active_categories(10)
+    assert [(c.slug, c.name, n) for c, n in active] == [("cailianshe", "财联社", 1),
+                                                        ("zhongguodianzibao", "中国电子报", 1)]
+    assert store.category_names() == {"财联社": "cailianshe", "中国电子报": "zhongguodianzibao",
+                                      "新华社": "xinhuashe"}
 
 
 def test_unknown_lookups_return_none(store: Store) -> None:
@@ -199,3 +207,35 @@ def test_share_counts_add_up_across_flushes(store: Store) -> None:
     days = [(d.day, d.clicks, d.previews) for d in store.share_days("0a1b2c3d4e5f")]
     assert days == [("2026-01-05", 5, 1), ("2026-01-06", 0, 4)]
     assert store.share_days("abcdefghjkmn") == []
+
+
+@pytest.mark.skipif(not PG_URL, reason="SYNDICATE_TEST_DATABASE_URL is not set")
+def test_postgres_hot_lookups_query_once_per_change() -> None:
+    """A warm feed costs no database round trip on PostgreSQL: the state row is read again
+    only after a commit (in any process) notifies the listeners."""
+    assert PG_URL
+    reset_database(PG_URL)
+    reader, writer = Store(PG_URL), Store(PG_URL)
+    reader.upgrade()
+    writer.save_posts([make_input("NW202601010000000030")])
+    state = reader.feed_state("site")
+    lookup = reader._state_reader
+    assert state is not None and lookup is not None
+    queries: list[str] = []
+    real = lookup._query_postgres
+
+    def counting(key: str) -> Any:
+        queries.append(key)
+        return real(key)
+
+    lookup._query_postgres = counting  # type: ignore[method-assign]
+    assert [reader.feed_state("site") for _ in range(50)] == [state] * 50
+    assert queries == []
+    writer.save_posts([make_input("NW202601010000000031")])
+    deadline = time.monotonic() + 5
+    while reader.feed_state("site") == state and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert reader.feed_state("site").version == state.version + 1
+    assert queries == ["site"]
+    reader.dispose()
+    writer.dispose()

@@ -205,12 +205,15 @@ class FeedStoreMixin:
 
     # -- sitemaps --------------------------------------------------------------------
 
-    def site_refs(self, first: int, last: int) -> list[PostRef]:
-        """Links to the posts with site sequence numbers ``first``..``last``."""
-        query = (_ref_query().select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
+    def site_links(self, first: int, last: int) -> list[tuple[str, str, datetime, datetime]]:
+        """(id, category, published, updated) of the posts with site sequence numbers
+        ``first``..``last``, in that order: what a sitemap part lists."""
+        query = (select(posts.c.id, posts.c.category, posts.c.published, posts.c.updated)
+                 .select_from(feed_entries.join(posts, posts.c.id == feed_entries.c.post_id))
                  .where(feed_entries.c.feed == SITE_FEED, feed_entries.c.seq.between(first, last))
                  .order_by(feed_entries.c.seq))
-        return self._refs(query)
+        with self._connect() as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
     def refs_published_since(self, since: datetime, limit: int) -> list[PostRef]:
         """Links to the posts published since ``since``, newest first."""

@@ -7,7 +7,14 @@ so the row is read from the database each time. What varies is the cost:
 - SQLite: a per-thread connection keeps the rows it read, and trusts them only while
   ``PRAGMA data_version`` says no other connection has committed since: a read of
   shared memory, no query.
-- PostgreSQL: a per-thread autocommit connection runs one prepared, indexed query.
+- PostgreSQL: every write transaction sends ``NOTIFY syndicate_changes`` (see
+  ``notify_changes``); each process listens on one connection and keeps the rows it read
+  while no notification has arrived since. Checking is a non-blocking read of that
+  connection's socket, no round trip; a row not known yet costs one prepared, indexed query
+  on a per-thread autocommit connection. A lost listening connection is replaced, and
+  everything read before is dropped. So another process's commit is seen within
+  milliseconds (the time the notification takes), this process's own at once, and a row
+  is never trusted for more than ``PG_MAX_STALE`` seconds even if notifications were lost.
 - Anything else: one SQLAlchemy query.
 
 The connections are opened lazily in the process and thread that use them (so a fork
@@ -19,9 +26,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,8 +39,80 @@ from ..errors import StorageError
 from ..model import FeedState
 
 T = TypeVar("T")
-#: Rows kept per SQLite connection before the memo starts over.
+#: Rows kept per SQLite connection (or PostgreSQL process) before the memo starts over.
 _MEMO_LIMIT = 20_000
+#: The PostgreSQL channel every write transaction notifies.
+CHANNEL = "syndicate_changes"
+#: The longest a PostgreSQL row is trusted without reading it again (the bound on staleness
+#: should a notification be lost).
+PG_MAX_STALE = 1.0
+
+
+def notify_changes(conn: Any) -> None:
+    """Tell every listening process that this transaction changed what hot lookups read
+    (PostgreSQL delivers it at commit, and not at all on rollback)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def committed_here(engine: Engine) -> None:
+    """After a commit by this process: its own lookups must not wait for the notification
+    (which arrives a moment later) to see it."""
+    changes = _CHANGES.get(engine)
+    if changes is not None:
+        changes.bump()
+
+
+class _Changes:
+    """This process's view of commits on a PostgreSQL database: a generation number that
+    moves on whenever a notification arrives (or the listening connection is replaced)."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._pid: int | None = None
+
+    def current(self) -> int | None:
+        """The generation now, or None when changes cannot be followed (then trust nothing)."""
+        with self._lock:
+            try:
+                pgconn = self._listening().pgconn
+                pgconn.consume_input()
+                moved = False
+                while pgconn.notifies() is not None:
+                    moved = True
+                if moved:
+                    self.generation += 1
+                return self.generation
+            except Exception:  # noqa: BLE001 - any failure: reconnect next time, trust nothing now
+                self._drop()
+                return None
+
+    def bump(self) -> None:
+        with self._lock:
+            self.generation += 1
+
+    def _listening(self) -> Any:
+        if self._conn is None or self._pid != os.getpid():
+            import psycopg
+
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            conn.execute(f"LISTEN {CHANNEL}")
+            # Whatever was read before may have changed while nobody listened.
+            self._conn, self._pid = conn, os.getpid()
+            self.generation += 1
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self.generation += 1
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is gone either way
+                pass
 
 
 class HotLookup(Generic[T]):
@@ -52,6 +133,8 @@ class HotLookup(Generic[T]):
             self.get: Callable[[str], T | None] = self._get_sqlite
         elif dialect == "postgresql":
             self.get = self._get_postgres
+            self._changes = _changes_of(engine, self._conninfo())
+            self._memo: dict[str, tuple[int, float, T]] = {}
         else:
             self.get = self._get_generic
 
@@ -87,17 +170,32 @@ class HotLookup(Generic[T]):
 
     # -- PostgreSQL ------------------------------------------------------------------
 
+    def _conninfo(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def _postgres(self) -> Any:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
             import psycopg
 
-            url = self.engine.url.set(drivername="postgresql")
-            conninfo = url.render_as_string(hide_password=False)
-            local.conn, local.pid = psycopg.connect(conninfo, autocommit=True), os.getpid()
+            local.conn, local.pid = psycopg.connect(self._conninfo(), autocommit=True), os.getpid()
         return local.conn
 
     def _get_postgres(self, key: str) -> T | None:
+        generation = self._changes.current()
+        now = time.monotonic()
+        known = self._memo.get(key)
+        if known is not None and known[0] == generation and now - known[1] < PG_MAX_STALE:
+            return known[2]
+        found = self._query_postgres(key)
+        if generation is not None and found is not None:
+            # Misses are not kept: their keys come from clients and have no bound.
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = (generation, now, found)
+        return found
+
+    def _query_postgres(self, key: str) -> T | None:
         import psycopg
 
         for attempt in (1, 2):
@@ -127,6 +225,17 @@ class HotLookup(Generic[T]):
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
         self._local.pid = None
+
+
+#: One listening connection per engine and process, shared by all its lookups.
+_CHANGES: WeakKeyDictionary[Engine, _Changes] = WeakKeyDictionary()
+
+
+def _changes_of(engine: Engine, conninfo: str) -> _Changes:
+    found = _CHANGES.get(engine)
+    if found is None:
+        found = _CHANGES[engine] = _Changes(conninfo)
+    return found
 
 
 def as_utc(value: Any) -> datetime:

@@ -46,8 +46,12 @@ categories = Table(
     "categories",
     metadata,
     Column("slug", String(200), primary_key=True),
+    # Derived from the category's own posts (the media of their <媒体>新闻 tag); imports
+    # find a category by it.
     Column("name", Text, nullable=False),
     Column("created", UTCDateTime, nullable=False),
+    # Set by an operator (`syndicate categories rename`): shown instead of `name`.
+    Column("operator_name", Text),
     Index("ix_categories_name", "name"),
 )
 

@@ -20,7 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StorageError, StorageFull
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
+from .categories import DISPLAY_NAME, CategoryStoreMixin
 from .feeds import FeedStoreMixin, feed_keys
+from .hot import committed_here, notify_changes
+from .listings import ListingStoreMixin
 from .pings import PingStoreMixin
 from .schema import categories, post_categories, post_tags, posts, share_codes, tombstones
 from .shares import ShareStoreMixin
@@ -44,6 +47,8 @@ class _Draft:
     tags: list[str]
     data: PostInput
     origins: list[str]
+    #: Each category's name as the inputs filed under it give it (the first one wins).
+    names: dict[str, str]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,7 +91,8 @@ def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> st
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
+class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin, ShareStoreMixin,
+            CategoryStoreMixin):
     """Posts, categories, tags and share codes in SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
@@ -103,6 +109,10 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         try:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
+                if write:
+                    notify_changes(conn)
+            if write:
+                committed_here(self.engine)
         except SQLAlchemyError as error:
             if _disk_full(error.__dict__.get("orig")):
                 raise StorageFull(f"the disk holding the database {self._where()} is full: "
@@ -172,9 +182,11 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             draft = drafts.get(key)
             if draft is None:
                 drafts[key] = _Draft(item.id, key, item.category_slug, [item.category_slug],
-                                     list(dict.fromkeys(item.tags)), item, [item.origin])
+                                     list(dict.fromkeys(item.tags)), item, [item.origin],
+                                     {item.category_slug: item.category_name})
                 continue
             _add_new(draft.categories, [item.category_slug])
+            draft.names.setdefault(item.category_slug, item.category_name)
             _add_new(draft.tags, item.tags)
             draft.data = item
             draft.origins.append(item.origin)
@@ -204,11 +216,12 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         return found
 
     def _ensure_categories(self, conn: Connection, drafts: Iterable[_Draft], now: datetime) -> None:
+        # A new category is named by the inputs filed under it, never by another input
+        # of the same article (an NW/bare pair may arrive in two categories).
         names: dict[str, str] = {}
         for draft in drafts:
-            names.setdefault(draft.data.category_slug or draft.primary, draft.data.category_name)
-            for slug in draft.categories:
-                names.setdefault(slug, draft.data.category_name)
+            for slug, name in draft.names.items():
+                names.setdefault(slug, name)
         slugs = list(names)
         known: set[str] = set()
         for start in range(0, len(slugs), CHUNK):
@@ -326,7 +339,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
 
     def category(self, slug: str) -> Category | None:
         with self._connect() as conn:
-            row = conn.execute(select(categories.c.slug, categories.c.name)
+            row = conn.execute(select(categories.c.slug, DISPLAY_NAME.label("name"))
                                .where(categories.c.slug == slug)).first()
         return Category(row.slug, row.name) if row else None
 
@@ -336,16 +349,6 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             rows = conn.execute(select(categories.c.name, categories.c.slug)
                                 .order_by(categories.c.created.desc(), categories.c.slug.desc()))
             return {name: slug for name, slug in rows}
-
-    def categories(self) -> list[Category]:
-        """Every category, the one with the newest post first."""
-        newest = (select(post_categories.c.slug, func.max(post_categories.c.published).label("newest"))
-                  .group_by(post_categories.c.slug).subquery())
-        query = (select(categories.c.slug, categories.c.name)
-                 .join(newest, newest.c.slug == categories.c.slug)
-                 .order_by(newest.c.newest.desc(), categories.c.slug))
-        with self._connect() as conn:
-            return [Category(r.slug, r.name) for r in conn.execute(query)]
 
     def tags(self) -> list[str]:
         """Every tag that has posts, in the database's order of the names."""
@@ -418,26 +421,6 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def home(self, per_category: int) -> list[tuple[Category, list[Post]]]:
-        """Each category with its newest posts, the category with the newest post first.
-
-        One windowed query for all categories, so a site with thousands of them stays fast.
-        """
-        table = post_categories
-        rank = func.row_number().over(
-            partition_by=table.c.slug, order_by=(table.c.published.desc(), table.c.post_id.desc())
-        ).label("rank")
-        ranked = select(table.c.slug, table.c.post_id, table.c.published, rank).subquery()
-        query = (select(ranked.c.slug, ranked.c.post_id).where(ranked.c.rank <= per_category)
-                 .order_by(ranked.c.slug, ranked.c.rank))
-        with self._connect() as conn:
-            members = list(conn.execute(query))
-        by_id = {post.id: post for post in self._posts(posts.c.id.in_({m.post_id for m in members}))}
-        grouped: dict[str, list[Post]] = {}
-        for slug, post_id in members:
-            grouped.setdefault(slug, []).append(by_id[post_id])
-        return [(cat, grouped.get(cat.slug, [])) for cat in self.categories()]
-
     def _ordered(self, id_query: Any) -> list[Post]:
         with self._connect() as conn:
             ids = list(conn.execute(id_query).scalars())
@@ -445,7 +428,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         return [by_id[i] for i in ids if i in by_id]
 
     def _posts(self, where: Any) -> list[Post]:
-        query = (select(posts, categories.c.name.label("category_name"))
+        query = (select(posts, DISPLAY_NAME.label("category_name"))
                  .join(categories, categories.c.slug == posts.c.category).where(where))
         with self._connect() as conn:
             rows = list(conn.execute(query).mappings())

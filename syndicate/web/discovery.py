@@ -13,7 +13,7 @@ bp = Blueprint("discovery", __name__)
 
 
 def _discovery() -> Discovery:
-    return Discovery(core())
+    return core().discovery
 
 
 def _serve(doc: Document) -> Response:

@@ -51,16 +51,17 @@ NOT_FOUND_PAGE = "/404.html"
 #: A URL no route matches (one segment would match the old category index ``/<slug>/``).
 UNKNOWN_URL = "/syndicate-export/not-found"
 GONE_PAGE = "/410.html"
-KINDS = ("home page", "listing pages", "posts", "feeds", "archive documents",
+KINDS = ("home page", "listing pages", "posts", "QR codes", "feeds", "archive documents",
          "discovery documents", "error pages", "redirect maps")
 
 
 @dataclass
 class ExportReport:
-    """What an export wrote: files per kind, bytes, redirect rules per kind, what it removed."""
+    """What an export wrote: files and bytes per kind, redirect rules per kind, what it removed."""
 
     out_dir: Path
     files: Counter[str] = field(default_factory=Counter)
+    sizes: Counter[str] = field(default_factory=Counter)
     bytes: int = 0
     rules: Counter[str] = field(default_factory=Counter)
     removed: int = 0
@@ -72,8 +73,8 @@ class ExportReport:
         return sum(self.files.values())
 
     def summary(self) -> str:
-        kinds = ", ".join(f"{self.files[kind]} {kind}" for kind in KINDS if self.files[kind])
-        lines = [f"Exported {self.total} files ({self.bytes:,} bytes) to {self.out_dir}: {kinds}."]
+        lines = [f"Exported {self.total} files ({self.bytes:,} bytes) to {self.out_dir}:",
+                 *self.table()]
         if self.rules:
             lines.append("Redirect rules: " + ", ".join(
                 f"{count} {kind}" for kind, count in self.rules.items()) + ".")
@@ -81,6 +82,15 @@ class ExportReport:
             lines.append(f"Removed {self.removed} files an earlier export wrote that are gone now.")
         lines += [f"Skipped {url}: {reason}" for url, reason in self.skipped]
         return "\n".join(lines)
+
+    def table(self) -> list[str]:
+        """Files and bytes per kind written, then the total, as aligned rows."""
+        kinds = [kind for kind in (*KINDS, *sorted(set(self.files) - set(KINDS)))
+                 if self.files[kind]]
+        rows = [("kind", "files", "bytes")]
+        rows += [(kind, f"{self.files[kind]:,}", f"{self.sizes[kind]:,}") for kind in kinds]
+        rows.append(("total", f"{self.total:,}", f"{self.bytes:,}"))
+        return [f"  {kind:<20} {files:>8} {size:>14}" for kind, files, size in rows]
 
 
 def export_site(app: Flask, out_dir: Path) -> ExportReport:
@@ -118,9 +128,10 @@ class _Exporter:
     def run(self) -> None:
         previous = self._read_manifest()
         store = self.core.store
-        categories = [category.slug for category in store.categories()]
+        categories = [category.slug for category in store.category_index()]
         tags = [tag for tag in store.tags() if self._routable(tag)]
         self.save("/", "home page")
+        self.save("/categories.html", "category index")
         self.listings(categories, tags)
         for link in self.core.post_links():
             self.save(link.path, "posts")
@@ -146,8 +157,8 @@ class _Exporter:
     def listings(self, categories: list[str], tags: list[str]) -> None:
         """Every page of every category and tag listing."""
         store, size = self.core.store, self.core.settings.page_size
-        bases = ([(urls.category_path(slug), store.count(category=slug)) for slug in categories]
-                 + [(urls.tag_path(tag), store.count(tag=tag)) for tag in tags])
+        bases = ([(urls.category_path(slug), store.count_in(category=slug)) for slug in categories]
+                 + [(urls.tag_path(tag), store.count_in(tag=tag)) for tag in tags])
         for base, total in bases:
             self.save(base, "listing pages")
             for page in range(2, max(1, -(-total // size)) + 1):
@@ -253,6 +264,7 @@ class _Output:
         assert self.handle is not None
         if kind is None:
             self.report.bytes += self.handle.tell()
+            self.report.sizes[self.kind] += self.handle.tell()
             self.report.files[self.kind] += 1
         self.handle.close()
 

@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Response, request
@@ -141,7 +140,7 @@ def _flask_response(doc: FeedDocument) -> Response:
 
 
 def _query() -> FeedQuery:
-    return FeedQuery.parse(request.args.get("since"), request.args.get("limit"))
+    return FeedQuery.from_query_string(request.query_string.decode("latin-1"))
 
 
 # -- Flask views (every feed URL; errors and redirects happen here) -------------------
@@ -233,8 +232,4 @@ class FeedFastPath:
 
 def _fast_query(environ: dict[str, Any]) -> FeedQuery | None:
     raw = environ.get("QUERY_STRING")
-    if not raw:
-        return None
-    args = parse_qs(raw, keep_blank_values=True)
-    since, limit = args.get("since"), args.get("limit")
-    return FeedQuery.parse(since[0] if since else None, limit[0] if limit else None)
+    return FeedQuery.from_query_string(raw) if raw else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,11 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from .. import preview, urls
-from ..errors import CategoryNotFound, PostNotFound
-from ..model import FeedFormat, Post
+from ..errors import PostNotFound
+from ..listings import Listing, ref_path
+from ..model import FeedFormat, Post, PostRef
 from .context import core, moved_category, redirect_to
+from .feeds import conditional, memos_of
 
 bp = Blueprint("pages", __name__)
 
@@ -36,6 +39,7 @@ def init_app(app: Flask) -> None:
         return {
             "site_title": core().settings.site_title,
             "post_path": core().post_path,
+            "ref_path": listed_path,
             "category_path": urls.category_path,
             "tag_path": urls.tag_path,
             "localtime": localtime,
@@ -60,6 +64,11 @@ def news_label(name: str) -> str:
     return name if name.endswith("新闻") else f"{name}新闻"
 
 
+def listed_path(ref: PostRef) -> str:
+    """The canonical path of a post in a listing."""
+    return ref_path(ref, core().tz)
+
+
 def localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Format a datetime in the site time zone."""
     return value.astimezone(core().tz).strftime(fmt)
@@ -72,41 +81,67 @@ def _page_number() -> int:
     return int(raw)
 
 
+def serve_listing(listing: Listing, render: Callable[[], str]) -> Response:
+    """Answer for a listing: 304 when the client is current, else its bytes, rendered once
+    per change of the feeds it shows (and shared with the other workers through the cache)."""
+    static = bool(current_app.config.get("STATIC_EXPORT"))
+    doc = core().listings.document(listing, static)
+    status, headers, body = conditional(
+        doc, request.environ,
+        lambda: core().feeds.cache.get_or_render(doc.etag, lambda: render().encode("utf-8")),
+        memos_of(core()))
+    return Response(body, status=status, headers=headers)
+
+
 @bp.get("/")
-def home() -> str:
-    sections = core().store.home(per_category=5)
-    return render_template("home.html", sections=sections, feeds=site_feed_links())
+def home() -> Response:
+    listings = core().listings
+
+    def render() -> str:
+        return render_template("home.html", latest=listings.latest(), active=listings.active(),
+                               feeds=site_feed_links())
+    return serve_listing(Listing("home"), render)
+
+
+@bp.get("/categories.html")
+def category_index() -> Response:
+    listings = core().listings
+
+    def render() -> str:
+        return render_template("categories.html", groups=listings.index(), feeds=site_feed_links(),
+                               feed_formats=list(FEED_LABELS.items()))
+    return serve_listing(Listing("categories"), render)
 
 
 @bp.get("/category/<slug>.html")
-def category(slug: str) -> str | Response:
+def category(slug: str) -> Response:
     target = moved_category(slug)
     if target:
         return redirect_to(urls.category_path(target), 301)
-    found = core().category(slug)
-    page, size = _page_number(), core().settings.page_size
-    total = core().store.count(category=slug)
-    posts = core().store.in_category(slug, size, (page - 1) * size)
-    if page > 1 and not posts:
-        abort(404)
-    return render_template(
-        "listing.html", heading=news_label(found.name), posts=posts, page=page,
-        pages=max(1, -(-total // size)), base=urls.category_path(slug),
-        feeds=feed_links(news_label(found.name), "category", slug) + site_feed_links(), category=found,
-    )
+    listing = Listing("category", slug, _page_number())
+
+    def render() -> str:
+        found = core().category(slug)
+        posts, pages = core().listings.page(listing)
+        heading = news_label(found.name)
+        return render_template(
+            "listing.html", heading=heading, posts=posts, page=listing.page, pages=pages,
+            base=urls.category_path(slug), category=found,
+            feeds=feed_links(heading, "category", slug) + site_feed_links())
+    return serve_listing(listing, render)
 
 
 @bp.get("/tag/<tag>.html")
-def tag(tag: str) -> str:
-    page, size = _page_number(), core().settings.page_size
-    total = core().store.count(tag=tag)
-    posts = core().store.with_tag(tag, size, (page - 1) * size)
-    if not posts:
-        raise CategoryNotFound(f"没有这个标签：{tag}")
-    return render_template(
-        "listing.html", heading=tag, posts=posts, page=page, pages=max(1, -(-total // size)),
-        base=urls.tag_path(tag), feeds=feed_links(tag, "tag", tag) + site_feed_links(), category=None,
-    )
+def tag(tag: str) -> Response:
+    listing = Listing("tag", tag, _page_number())
+
+    def render() -> str:
+        posts, pages = core().listings.page(listing)
+        return render_template(
+            "listing.html", heading=tag, posts=posts, page=listing.page, pages=pages,
+            base=urls.tag_path(tag), feeds=feed_links(tag, "tag", tag) + site_feed_links(),
+            category=None)
+    return serve_listing(listing, render)
 
 
 @bp.get("/<slug>/<year>/<month>/<day>/<post_id>.html")
