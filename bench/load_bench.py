@@ -77,6 +77,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 6 s at 16 connections over 200 posts")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append the server's and the worker's output to this file")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.connections, args.posts = 6.0, 16, 200
@@ -127,13 +129,16 @@ class UpstreamStub:
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], ready: Callable[[], None] | None = None
-            ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` in its own process group for the block; SIGTERM, then SIGKILL, after."""
+def process(command: list[str], env: dict[str, str], ready: Callable[[], None] | None = None,
+            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` in its own process group for the block; SIGTERM, then SIGKILL, after.
+    Its output goes to ``log`` (appended) when given."""
     import signal
 
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    with ExitStack() as files:
+        output: Any = files.enter_context(log.open("ab")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         if ready:
             ready()
@@ -416,9 +421,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         port = free_port()
         origin = f"http://127.0.0.1:{port}"
         server = stack.enter_context(process(
-            [*SYNDICATE, "serve", "--port", str(port), "--workers", str(args.workers)], env))
+            [*SYNDICATE, "serve", "--port", str(port), "--workers", str(args.workers)], env,
+            log=args.log))
         wait_http(origin + "/healthz", server, "syndicate serve")
-        stack.enter_context(process([*SYNDICATE, "worker", "--quiet"], env))
+        stack.enter_context(process([*SYNDICATE, "worker", "--quiet"], env, log=args.log))
         return load(args, origin, server.pid, site_targets(database), stub,
                     "PostgreSQL" if database.startswith("postgresql") else "SQLite",
                     bool(redis_url))

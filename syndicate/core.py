@@ -10,7 +10,14 @@ from pathlib import Path
 
 from . import urls
 from .discovery import Discovery
-from .errors import CategoryNotFound, InvalidInput, InvalidPost, PostGone, PostNotFound
+from .errors import (
+    CategoryNotFound,
+    InvalidInput,
+    InvalidPost,
+    PostGone,
+    PostNotFound,
+    StorageConflict,
+)
 from .feedview import FeedView
 from .ingest.jekyll import iter_post_files, read_post_file
 from .listings import Listings
@@ -36,6 +43,8 @@ from .websub import WebSub
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
+#: Tries of one batch that lost a race to another process (a unique key taken meanwhile).
+SAVE_ATTEMPTS = 3
 #: The longest category name an operator may set (characters).
 MAX_CATEGORY_NAME = 100
 
@@ -155,12 +164,23 @@ class Syndicate:
         for group in groups.values():
             batch.extend(group)
             if len(batch) >= BATCH:
-                results.extend(self.store.save_posts(batch))
+                results.extend(self._save_batch(batch))
                 batch = []
         if batch:
-            results.extend(self.store.save_posts(batch))
+            results.extend(self._save_batch(batch))
         self._announce(key for result in results for key in result.feeds)
         return results
+
+    def _save_batch(self, batch: list[PostInput]) -> list[StoreResult]:
+        """Save one batch (one transaction); when another process inserted the same article
+        or category first, try again: the retry finds that row and updates it."""
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                return self.store.save_posts(batch)
+            except StorageConflict:
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _announce(self, keys: Iterable[str]) -> None:
         """After a commit that changed these feeds: ping the WebSub hubs (queued, not awaited).

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -367,3 +368,48 @@ def test_import_on_a_full_disk_fails_clearly_and_keeps_the_database(tmp_path: Pa
         assert len(stored) >= 20
         assert store.get_post(sorted(stored)[0]) is not None
         store.dispose()
+
+
+# --- two processes saving the same article at once ------------------------------------------
+
+
+def _save_at_once(cores: list[Any], post: Any, errors: list[BaseException]) -> None:
+    """Save ``post`` through every core at the same moment, collecting what they raise."""
+    barrier = threading.Barrier(len(cores))
+
+    def save(core: Any, version: int) -> None:
+        barrier.wait()
+        try:
+            core.save([replace(post, title=f"第{version}版")])
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(core, n)) for n, core in enumerate(cores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_two_cores_saving_one_new_article_at_once_both_succeed(empty_database: str,
+                                                              tmp_path: Path) -> None:
+    # Found by the load benchmark: an API update racing the create on another worker
+    # answered 503 (a unique key taken meanwhile). Each core stands for one process.
+    from syndicate.core import Syndicate
+    from syndicate.settings import load_settings
+
+    from .conftest import make_input
+
+    cores = [Syndicate(load_settings({"DATABASE_URL": empty_database}, environ={},
+                                     instance_path=tmp_path)) for _ in range(2)]
+    cores[0].init()
+    errors: list[BaseException] = []
+    for n in range(15):
+        post = make_input(f"NW2026030900000{n:05d}", category_slug=f"race{n}",
+                          category_name=f"竞争{n}")
+        _save_at_once(cores, post, errors)
+    assert errors == []
+    with cores[0].store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(posts)).scalar() == 15
+    for core in cores:
+        core.store.dispose()

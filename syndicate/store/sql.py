@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..errors import StorageError, StorageFull
+from ..errors import StorageConflict, StorageError, StorageFull
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .categories import DISPLAY_NAME, CategoryStoreMixin
@@ -114,6 +114,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             if write:
                 committed_here(self.engine)
         except SQLAlchemyError as error:
+            if isinstance(error, IntegrityError):
+                raise StorageConflict(f"database conflict: {error.orig}") from error
             if _disk_full(error.__dict__.get("orig")):
                 raise StorageFull(f"the disk holding the database {self._where()} is full: "
                                   "free some space, then run it again") from error
