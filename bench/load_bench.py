@@ -441,7 +441,12 @@ def load(args: argparse.Namespace, origin: str, server_pid: int, site: Site,
     warmup = max(2.0, args.duration * 0.15)
     time.sleep(warmup)
     warm_rss = worker_rss(server_pid)
-    time.sleep(max(0.0, args.duration - warmup))
+    # RSS along the way: a bounded cache filling levels off, a leak keeps climbing.
+    timeline = [sum(warm_rss.values())]
+    step = (args.duration - warmup) / 5
+    for _ in range(5):
+        time.sleep(max(0.0, step))
+        timeline.append(sum(worker_rss(server_pid).values()))
     end_rss = worker_rss(server_pid)
     stop.set()
     for thread in (*clients, writer):
@@ -462,7 +467,7 @@ def load(args: argparse.Namespace, origin: str, server_pid: int, site: Site,
         "requests": sum(len(v) for v in tally.latency.values()),
         "upstream": dict(stub.answers),
         "rss_warm_mib": sorted(warm_rss.values()), "rss_end_mib": sorted(end_rss.values()),
-        "rss_growth_pct": growth,
+        "rss_growth_pct": growth, "rss_total_timeline_mib": timeline,
     }
 
 
@@ -484,6 +489,8 @@ def report(figures: dict[str, Any]) -> None:
     end = ", ".join(f"{v:.0f}" for v in figures["rss_end_mib"])
     print(f"worker RSS MiB: after warm-up [{warm}] -> end [{end}]; "
           f"largest growth {figures['rss_growth_pct']:+.1f}%  target: < 10%")
+    timeline = " -> ".join(f"{v:.0f}" for v in figures["rss_total_timeline_mib"])
+    print(f"all workers' RSS MiB along the load: {timeline}")
     for sample in figures["error_samples"]:
         print(f"  error: {sample}")
     print(f"errors: {figures['errors']}  target: 0")
