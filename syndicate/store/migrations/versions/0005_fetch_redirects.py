@@ -1,0 +1,34 @@
+"""Source state: permanent redirects counted over consecutive polls, and the network a
+source was found in.
+
+``moved_to``/``moved_seen`` hold the target of a permanent redirect and how many polls in
+a row answered with it; the stored URL moves only after several. ``network`` is
+"internal" or "public", decided at a source's first poll and kept, so DNS cannot turn a
+public source into one allowed inside. Existing rows are classified again at their next
+poll.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("source_state") as batch:
+        batch.add_column(sa.Column("moved_to", sa.Text))
+        batch.add_column(sa.Column("moved_seen", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("network", sa.String(10)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("source_state") as batch:
+        batch.drop_column("network")
+        batch.drop_column("moved_seen")
+        batch.drop_column("moved_to")
