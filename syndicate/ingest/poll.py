@@ -489,8 +489,8 @@ class Poller:
             self.store.release_source(name, self.worker, record, self.clock())
         return result
 
-    def _failure(self, source: Source, state: SourceState,
-                 error: UpstreamError) -> tuple[PollRecord, PollResult]:
+    def _failure(self, source: Source, state: SourceState, error: UpstreamError,
+                 network: str | None = None) -> tuple[PollRecord, PollResult]:
         failures = state.failures + 1
         base = source.every * 2 ** min(failures - 1, 16)
         delay = min(base, max(source.every, MAX_BACKOFF))
@@ -501,7 +501,8 @@ class Poller:
         # A failed poll says nothing about a redirect: its count stays as it was.
         record = PollRecord(url=state.url, etag=state.etag, last_modified=state.last_modified,
                             next_poll=next_poll, status=None, failures=failures, error=message,
-                            moved_to=state.moved_to, moved_seen=state.moved_seen)
+                            moved_to=state.moved_to, moved_seen=state.moved_seen,
+                            network=network)
         return record, PollResult(source.name, Status.FAILED, error=message, next_poll=next_poll)
 
     def _schedule(self, source: Source, fetched: Fetched) -> datetime:
@@ -528,6 +529,7 @@ class _SourcePoll:
     def run(self) -> tuple[PollRecord, PollResult]:
         source, state, poller = self.source, self.state, self.poller
         accept = FEED_ACCEPT if source.kind is SourceKind.FEED else JSON_ACCEPT
+        network: str | None = None
         try:
             network = self.network()
             self.internal = network == INTERNAL
@@ -538,7 +540,9 @@ class _SourcePoll:
                 result.status = Status.OK
                 self.store_page(self.read(fetched), result)
         except UpstreamError as error:
-            return poller._failure(source, state, error)
+            # Once classified, the source keeps its network even when this poll failed.
+            return poller._failure(source, state, error,
+                                   network if state.network is None else None)
         stopped = result.incomplete and poller.stop.is_set()
         result.next_poll = poller.clock() if stopped else poller._schedule(source, fetched)
         if result.incomplete:
