@@ -250,8 +250,12 @@ class HttpClient:
 
 def redirect_target(current: str, location: str) -> str:
     """The absolute URL a redirect sends to; refuse other schemes and https to http."""
-    target = urljoin(current, location.strip())
-    parts = urlsplit(target)
+    try:
+        target = urljoin(current, location.strip())
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 (a port out of range raises here, not when connecting)
+    except ValueError as error:
+        raise UpstreamError(f"refused a redirect to {location!r}: not a valid URL") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UpstreamError(f"refused a redirect to {target!r}: not an http(s) URL")
     if urlsplit(current).scheme == "https" and parts.scheme == "http":
