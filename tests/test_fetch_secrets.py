@@ -105,7 +105,7 @@ def leaky_sources(upstream: HTTPServer) -> dict[str, tuple[str, str]]:
     return {
         "refused": (f"http://127.0.0.1:{dead}/feed.xml?apikey=Zrefused1&lang=zh", "Zrefused1"),
         "userinfo": (f"http://reader:Zpassword1@127.0.0.1:{dead}/feed.xml", "Zpassword1"),
-        "badport": (f"http://reader:Zbadport1@127.0.0.1:99999/feed.xml?apikey=Zbadport1",
+        "badport": ("http://reader:Zbadport1@127.0.0.1:99999/feed.xml?apikey=Zbadport1",
                     "Zbadport1"),
         "toftp": (upstream.url_for("/to-ftp") + "?apikey=Zftp0", "Zftp"),
         "toinside": (upstream.url_for("/to-inside") + "?apikey=Zinside0", "Zinside"),
