@@ -87,6 +87,9 @@ class FetchPolicy:
     max_redirects: int = 5
     #: Which networks are internal and how names resolve (tests pass their own).
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    #: CA bundle to verify TLS with; default: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
+    #: certifi's (sessions ignore the environment, so these two are read here).
+    ca_bundle: str | None = None
 
 
 def user_agent(base_url: str) -> str:
@@ -127,6 +130,7 @@ class HttpClient:
         if session is None:
             session = sessions[internal] = requests.Session()
             session.trust_env = False  # no proxy from the environment: it would connect for us
+            session.verify = self.policy.ca_bundle or _environment_ca_bundle() or True
             adapter = GuardedAdapter(Guard(self.policy.network, allow_internal=internal),
                                      pool_connections=16, pool_maxsize=self.policy.per_host,
                                      max_retries=0)
@@ -247,6 +251,10 @@ class HttpClient:
         if deadline.expired:  # the watchdog's shutdown looks like the end of the body
             raise UpstreamError(too_slow)
         return b"".join(parts)
+
+
+def _environment_ca_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 def redirect_target(current: str, location: str) -> str:
