@@ -129,7 +129,10 @@ class Deadline:
 
     def watch(self, sock: socket.socket) -> None:
         """Shut ``sock`` down at the deadline (through a duplicate: TLS detaches the original)."""
-        duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+        try:
+            duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:  # already closed: nothing to stop
+            return
         with self._lock:
             self._watched.append(duplicate)
             expired = self.expired
