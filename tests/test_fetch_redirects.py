@@ -115,3 +115,37 @@ def test_three_polls_in_a_row_move_it_and_an_interruption_starts_over(
     state = after("fail")  # a failure neither counts nor resets
     assert state.moved_to == f"{base}/a/x" and state.moved_seen == 2
     assert after("301 to a").url == f"{base}/a/x"
+
+
+def test_upgrading_puts_a_url_moved_by_one_redirect_back(database_url: str) -> None:
+    """Older versions moved the stored URL after a single 301, possibly inside: the
+    upgrade sends such sources back to their configured URL; the others keep theirs."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from syndicate.store import Store
+    from syndicate.store.sql import MIGRATIONS
+
+    store = Store(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store._connect(write=True) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    with store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO source_state (name, config_url, url, etag, next_poll, failures, "
+            "posts_new, posts_updated) VALUES "
+            "('moved', 'https://up.example.com/f', 'http://localhost:8080/internal.json', 'e1', "
+            "'2026-01-01 00:00:00', 0, 0, 0), "
+            "('kept', 'https://up.example.com/g', 'https://up.example.com/g', 'e2', "
+            "'2026-01-01 00:00:00', 0, 0, 0)"))
+    try:
+        store.upgrade()
+        states = {s.name: s for s in store.source_states()}
+        assert (states["moved"].url, states["moved"].etag) == ("https://up.example.com/f", None)
+        assert (states["kept"].url, states["kept"].etag) == ("https://up.example.com/g", "e2")
+        assert states["moved"].moved_seen == 0 and states["moved"].network is None
+    finally:
+        store.dispose()

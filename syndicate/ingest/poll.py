@@ -5,9 +5,10 @@ with the stored ETag and Last-Modified, connect and read timeouts plus a deadlin
 whole answer, a size cap enforced while streaming, a User-Agent naming the service and its
 site, at most a few requests at once per host, and redirects followed hop by hop: http(s)
 only, never https to http, every hop's addresses checked (``transport``), permanent ones
-reported so the stored URL moves once several polls in a row agree. ``Poller`` claims due sources in the database (so several workers never
-fetch one source at once), fetches, converts items by the import's rules and saves them
-through the core; detail requests are made only for new or changed items.
+reported so the stored URL moves once several polls in a row agree. ``Poller`` claims due
+sources in the database (so several workers never fetch one source at once), fetches,
+converts items by the import's rules and saves them through the core; detail requests are
+made only for new or changed items.
 """
 
 from __future__ import annotations
