@@ -312,3 +312,15 @@ def test_a_bad_network_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SYNDICATE_FETCH_INTERNAL_NETWORKS.*'10.0.0.300/8'"):
         load_settings(environ={"SYNDICATE_FETCH_INTERNAL_NETWORKS": "10.0.0.0/8,10.0.0.300/8"},
                       instance_path=tmp_path)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "0x7f.1", "0x7f000001", "127.1",
+                                  "0177.1", "017700000001", "localhost", "[::ffff:127.0.0.1]",
+                                  "[::ffff:7f00:1]", "[::1]", "0.0.0.0", "0"])
+def test_with_the_default_networks_no_form_of_loopback_is_reached(
+        upstream: HTTPServer, host: str) -> None:
+    upstream.expect_request("/feed.xml").respond_with_data(rss("本机", []))
+    default = client(network=NetworkPolicy())
+    with pytest.raises(UpstreamError, match="internal address"):
+        default.get(f"http://{host}:{upstream.port}/feed.xml", accept=FEED_ACCEPT)
+    assert len(upstream.log) == 0
