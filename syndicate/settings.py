@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .networks import DEFAULT_INTERNAL_NETWORKS, Network, parse_networks
 
 PREFIX = "SYNDICATE_"
 
@@ -105,6 +106,15 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("FETCH_MAX_BYTES", 10 * 1024 * 1024,
             "Largest upstream response read, in bytes; a larger one is recorded as a failure.",
             _positive_int),
+    Setting("FETCH_INTERNAL_NETWORKS", DEFAULT_INTERNAL_NETWORKS,
+            "Comma-separated CIDRs an upstream may never redirect or resolve into (checked on "
+            "every resolved address of every hop, IPv4-mapped IPv6 included). A source whose "
+            "configured URL resolves inside them may stay inside. Setting it replaces the "
+            "default: loopback, private, link-local, unique-local, CGNAT and the other IANA "
+            "special-purpose ranges.", parse_networks),
+    Setting("FETCH_LEASE", 120,
+            "Seconds a worker's claim on a source lasts (renewed while it works on it); a "
+            "worker that dies holding one loses it after this long.", _positive_int),
     Setting("API_MAX_BYTES", 1024 * 1024,
             "Largest request body the publish API accepts, in bytes (larger: 413).", _positive_int),
     Setting("REDIS_URL", None, "Optional Redis URL for a cache shared by several workers or machines."),
@@ -136,6 +146,8 @@ class Settings:
     fetch_concurrency: int
     fetch_timeout: int
     fetch_max_bytes: int
+    fetch_internal_networks: tuple[Network, ...]
+    fetch_lease: int
     api_max_bytes: int
     archive_size: int
     share_counting: bool
@@ -189,11 +201,12 @@ def load_settings(
                 label = PREFIX + name if where == "environment" else name
                 raise ConfigError(f"Setting {label} ({where}): {error}") from error
     # Each setting is the Settings field of the same name in lower case; three need a
-    # value derived from the instance folder when unset.
+    # value derived from the instance folder when unset, and the default networks parsing.
     fields = {setting.name.lower(): values[setting.name] for setting in REGISTRY}
     fields["database_url"] = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
     fields["sources"] = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
     fields["redis_url"] = values["REDIS_URL"] or None
+    fields["fetch_internal_networks"] = parse_networks(values["FETCH_INTERNAL_NETWORKS"])
     return Settings(instance_path=instance_path, **fields)
 
 

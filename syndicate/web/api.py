@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from ..errors import ConfigError, InvalidFields, InvalidPost, Unauthorized
 from ..ingest.post import build_post, parse_datetime, stable_id
 from ..model import Outcome, Post
+from ..redact import redact, redact_optional
 from ..sources import Source
 from ..store.sources import SourceState
 from ..text import normalize_slug
@@ -203,7 +204,8 @@ def source_json(source: Source, state: SourceState | None) -> dict[str, Any]:
         "last_poll": _when(state.last_poll) if state else None,
         "last_status": state.last_status if state else None,
         "last_success": _when(state.last_success) if state else None,
-        "last_error": state.last_error if state else None,
+        # Rows stored before errors were redacted may still hold keys: redact on the way out.
+        "last_error": redact_optional(state.last_error) if state else None,
         "last_error_at": _when(state.last_error_at) if state else None,
         "failures": state.failures if state else 0,
         "next_poll": _when(state.next_poll) if polled and state else None,
@@ -222,7 +224,7 @@ def status_page() -> str:
     try:
         rows, problem = [source_json(s, st) for s, st in core().source_status()], None
     except ConfigError as error:
-        rows, problem = [], str(error)
+        rows, problem = [], redact(str(error))
     return render_template("status.html", sources=rows, problem=problem, localtime=_local)
 
 
