@@ -10,6 +10,7 @@ from pathlib import Path
 from . import urls
 from .errors import CategoryNotFound, InvalidPost, PostGone, PostNotFound
 from .feedview import FeedView
+from .ingest.admit import DateWindow, admit
 from .ingest.jekyll import iter_post_files, read_post_file
 from .model import (
     Category,
@@ -73,6 +74,7 @@ class Syndicate:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.tz = settings.tz
+        self.window = DateWindow(settings.future_lead)
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
@@ -118,13 +120,16 @@ class Syndicate:
         for path in files:
             report.files += 1
             try:
-                parsed.append(read_post_file(path, tz=self.tz))
+                parsed.append(self.admit(read_post_file(path, tz=self.tz)))
             except InvalidPost as error:
                 report.fail(error.origin or str(path), str(error.args[0]))
             if progress:
                 progress(path)
         for result in self.save(parsed):
-            report.add(result)
+            if result.outcome is Outcome.FAILED and result.error:
+                report.fail(result.origin or result.post_id, result.error)
+            else:
+                report.add(result)
         return report
 
     @staticmethod
@@ -135,12 +140,20 @@ class Syndicate:
             except InvalidPost as error:
                 report.fail(error.origin or str(path), str(error.args[0]))
 
+    def admit(self, item: PostInput) -> PostInput:
+        """Check a post from outside (date window, URL, tags); InvalidPost names the field."""
+        return admit(item, self.window)
+
     def save(self, items: Sequence[PostInput]) -> list[StoreResult]:
-        """Store posts; inputs naming one article are saved together, so the last one wins."""
+        """Store posts; inputs naming one article are saved together, so the last one wins.
+
+        Every input passes ``admit`` first: one that fails gets a FAILED result with the
+        reason, and the others are stored.
+        """
+        admitted, results = self._admitted(items)
         groups: dict[str, list[PostInput]] = {}
-        for item in self._resolve_categories(items):
+        for item in self._resolve_categories(admitted):
             groups.setdefault(article_key(item.id), []).append(item)
-        results: list[StoreResult] = []
         batch: list[PostInput] = []
         for group in groups.values():
             batch.extend(group)
@@ -151,6 +164,16 @@ class Syndicate:
             results.extend(self.store.save_posts(batch))
         self._announce(key for result in results for key in result.feeds)
         return results
+
+    def _admitted(self, items: Sequence[PostInput]) -> tuple[list[PostInput], list[StoreResult]]:
+        admitted, refused = [], []
+        for item in items:
+            try:
+                admitted.append(self.admit(item))
+            except InvalidPost as error:
+                refused.append(StoreResult(Outcome.FAILED, item.id, item.origin,
+                                           error=str(error.args[0])))
+        return admitted, refused
 
     def _announce(self, keys: Iterable[str]) -> None:
         """After a commit that changed these feeds: ping the WebSub hubs (queued, not awaited).

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 
 from ..errors import InvalidPost, UpstreamError
+from .admit import web_url
 from .charset import decode, xml_as_utf8
 from .post import Item, Page, fingerprint, parse_datetime, stable_id, text_to_html
 
@@ -67,7 +68,7 @@ def read_xml_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) -
 
 
 def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
-    link = entry.get("link") or None
+    link = web_url(entry.get("link"))
     guid = entry.get("id") or None
     content = _content(entry)
     summary = entry.get("summary") or ""
@@ -103,7 +104,12 @@ def _content(entry: Any) -> str:
 
 def _struct_time(value: Any) -> datetime | None:
     # feedparser gives UTC struct_time values.
-    return datetime.fromtimestamp(calendar.timegm(value), UTC) if value else None
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidPost("published date is out of range", field="published") from None
 
 
 # --- JSON Feed -----------------------------------------------------------------------
@@ -131,7 +137,7 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         raise InvalidPost("not a JSON object", field="item")
     guid = _text(entry.get("id")) or None
     link = entry.get("url") or entry.get("external_url") or None
-    link = urljoin(url, str(link)) if link else None
+    link = web_url(urljoin(url, link)) if isinstance(link, str) else None
     html = _text(entry.get("content_html"))
     if not html and entry.get("content_text"):
         html = text_to_html(_text(entry.get("content_text")))
