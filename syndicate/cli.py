@@ -116,6 +116,9 @@ def export(directory: Path) -> None:
         fail(f"Export failed: {error}")
     core.store.dispose()
     click.echo(report.summary())
+    if report.refused:
+        fail(f"{len(report.refused)} documents were refused: their files would lie outside "
+             "their folder (see Refused above)")
 
 
 @main.command(help="Serve the site with a production WSGI server.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,11 +25,14 @@ from .model import (
 )
 from .settings import Settings
 from .sharelinks import ShareLinks
+from .showable import slug_problem
 from .sources import Source, load_sources
 from .store import Store
 from .store.sources import SourceState
 from .text import normalize_slug, slugify_name
 from .websub import WebSub
+
+log = logging.getLogger(__name__)
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
@@ -282,7 +286,16 @@ class Syndicate:
         order, read from the store in batches."""
         rows = self.store.gone_link_rows() if deleted else self.store.post_link_rows()
         for post_id, slug, published, code in rows:
-            yield PostLink(post_id, urls.permalink(slug, published, post_id, self.tz), code)
+            try:
+                reason = slug_problem(slug)
+                path = urls.permalink(slug, published, post_id, self.tz)
+            except (OverflowError, ValueError, TypeError, AttributeError) as error:
+                reason = f"no permalink: {error}"
+            if reason:
+                # A row stored before ingest checked dates and slugs must not stop an export.
+                log.warning("skipped stored post %r: %s", post_id, reason)
+                continue
+            yield PostLink(post_id, path, code)
 
     # -- feeds -----------------------------------------------------------------------
 

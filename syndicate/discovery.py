@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from . import urls
 from .errors import NotFound
 from .model import EPOCH, SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
+from .showable import showable
 from .text import xml_safe
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class Discovery:
                  state.changed if state else None)
 
     def _post_urls(self, root: ET.Element, refs: list[PostRef]) -> None:
-        for ref in refs:
+        for ref in showable(refs, self.core.tz):
             _url(root, self._post_url(ref), ref.updated)
 
     def _post_url(self, ref: PostRef) -> str:
@@ -176,7 +177,7 @@ class Discovery:
     def _news(self, start: datetime) -> bytes:
         root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
         site = self.core.settings.site_title
-        for ref in self.core.store.refs_published_since(start, NEWS_LIMIT):
+        for ref in showable(self.core.store.refs_published_since(start, NEWS_LIMIT), self.core.tz):
             url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
             ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = self._post_url(ref)
             news = ET.SubElement(url, f"{{{NEWS_NS}}}news")

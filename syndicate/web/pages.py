@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from .. import preview, urls
+from ..showable import showable
 from ..errors import CategoryNotFound, PostNotFound
 from ..model import FeedFormat, Post
 from .context import core, moved_category, redirect_to
@@ -74,7 +75,9 @@ def _page_number() -> int:
 
 @bp.get("/")
 def home() -> str:
-    sections = core().store.home(per_category=5)
+    tz = core().tz
+    sections = [(category, showable(posts, tz))
+                for category, posts in core().store.home(per_category=5)]
     return render_template("home.html", sections=sections, feeds=site_feed_links())
 
 
@@ -89,6 +92,7 @@ def category(slug: str) -> str | Response:
     posts = core().store.in_category(slug, size, (page - 1) * size)
     if page > 1 and not posts:
         abort(404)
+    posts = showable(posts, core().tz)
     return render_template(
         "listing.html", heading=news_label(found.name), posts=posts, page=page,
         pages=max(1, -(-total // size)), base=urls.category_path(slug),
@@ -103,6 +107,7 @@ def tag(tag: str) -> str:
     posts = core().store.with_tag(tag, size, (page - 1) * size)
     if not posts:
         raise CategoryNotFound(f"没有这个标签：{tag}")
+    posts = showable(posts, core().tz)
     return render_template(
         "listing.html", heading=tag, posts=posts, page=page, pages=max(1, -(-total // size)),
         base=urls.tag_path(tag), feeds=feed_links(tag, "tag", tag) + site_feed_links(), category=None,
@@ -118,7 +123,10 @@ def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Resp
     if found is None:
         core().check_gone(post_id=post_id)
         raise PostNotFound(f"没有这篇文章：{post_id}")
-    canonical = core().post_path(found)
+    try:
+        canonical = core().post_path(found)
+    except (OverflowError, ValueError):  # a date stored before ingest checked dates
+        raise PostNotFound(f"这篇文章无法显示：{post_id}") from None
     if request.path != canonical:
         return redirect_to(canonical, 301)
     return render_post(found)
