@@ -26,7 +26,6 @@ sits in several feeds and formats: cleaned entries are memoised per post content
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 # Characters a tag: URI's specific part may hold unescaped (RFC 4151: pchar / "/" / "?").
 _TAG_SAFE = "-._~!$&'()*+,;=:@/?"
 _RSS_LOCK = threading.Lock()
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +113,8 @@ def entry_id(tag_authority: str, post_id: str) -> str:
 def build_feed(spec: FeedSpec, entries: Sequence[FeedEntry], fmt: FeedFormat) -> bytes:
     """Render the feed in one format as UTF-8 bytes, newest entry first."""
     _require_aware(spec.updated, "FeedSpec.updated")
-    items = []
-    for entry in _newest_first(entries):
-        try:
-            items.append(_cleaned(entry.post, entry.url, spec.base_url, spec.tag_authority))
-        except (ValueError, TypeError, OverflowError) as error:
-            # One bad stored row must not take the whole feed down.
-            log.warning("skipped post %r in feed %s: %s", entry.post.id, spec.feed_id, error)
+    items = [_cleaned(entry.post, entry.url, spec.base_url, spec.tag_authority)
+             for entry in _newest_first(entries)]
     return _WRITERS[fmt](spec, items)
 
 

@@ -14,42 +14,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from ..errors import InvalidPost
 from ..model import PostInput
+from ..text import web_url
 
 #: The earliest publish date a post may have: nothing this service carries is older.
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 DEFAULT_LEAD = timedelta(days=2)
-WEB_SCHEMES = frozenset({"http", "https"})
-#: Longer URLs are dropped: no browser or feed reader needs more, and they bloat every page.
-MAX_URL = 4096
 #: A tag longer than this (UTF-8 bytes) cannot be a file name in a static export.
 MAX_TAG_BYTES = 200
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# C0 and C1 controls, DEL, whitespace of any kind, lone surrogates: a browser strips or
-# skips some of these (a tab inside "java\tscript:"), so a URL holding one is refused.
-_URL_REFUSED_RE = re.compile(r"[\x00-\x20\x7f-\x9f\s\ud800-\udfff]")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SEPARATORS_RE = re.compile(r"[/\\]")
-
-
-def web_url(value: object) -> str | None:
-    """Return ``value`` when it is an absolute http(s) URL with a host, else None."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > MAX_URL or _URL_REFUSED_RE.search(text):
-        return None
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
-        return None
-    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 
 from ..errors import InvalidPost, UpstreamError
-from .admit import web_url
+from ..text import web_url
 from .charset import decode, xml_as_utf8
 from .post import Item, Page, fingerprint, parse_datetime, stable_id, text_to_html
 

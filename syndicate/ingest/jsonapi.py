@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import InvalidPost, UpstreamError
 from ..sources import Source
-from .admit import web_url
+from ..text import web_url
 from .charset import decode
 from .feed import looks_like_html_page
 from .post import Item, Page, dig, fingerprint, parse_datetime, stable_id, text_to_html

@@ -11,12 +11,12 @@ from flask import Blueprint, render_template, request
 from werkzeug.wrappers import Response
 
 from ..errors import ConfigError, InvalidFields, InvalidPost, Unauthorized
-from ..ingest.admit import tag_name, web_url
+from ..ingest.admit import tag_name
 from ..ingest.post import build_post, parse_datetime, stable_id
 from ..model import Outcome, Post
 from ..sources import Source
 from ..store.sources import SourceState
-from ..text import normalize_slug
+from ..text import normalize_slug, web_url
 from .context import core
 from .openapi import openapi
 
@@ -185,7 +185,7 @@ def post_json(post: Post) -> dict[str, Any]:
         "updated": post.updated.isoformat(), "media": post.source,
         "category": {"slug": post.category.slug, "name": post.category.name},
         "categories": list(post.categories), "tags": list(post.tags), "html": post.html,
-        "summary": post.summary, "source_url": post.url, **_links(post),
+        "summary": post.summary, "source_url": web_url(post.url), **_links(post),
     }
 
 

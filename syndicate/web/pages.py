@@ -9,9 +9,10 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from .. import preview, urls
-from ..showable import showable
 from ..errors import CategoryNotFound, PostNotFound
 from ..model import FeedFormat, Post
+from ..showable import showable
+from ..text import clean_stored, web_url
 from .context import core, moved_category, redirect_to
 
 bp = Blueprint("pages", __name__)
@@ -139,7 +140,9 @@ def render_post(found: Post) -> str:
         site_name=core().settings.site_title, base_url=core().settings.base_url, tz=core().tz,
     )
     return render_template(
-        "post.html", post=found, preview=meta, share_url=short_url, canonical=meta.canonical,
+        # body and source_url: rows stored under older rules are made safe again here.
+        "post.html", post=found, body=clean_stored(found.html), source_url=web_url(found.url),
+        preview=meta, share_url=short_url, canonical=meta.canonical,
         qr_path=urls.share_qr_path(found.share_code), feeds=post_feed_links(found),
         weibo_url=preview.weibo_share_url(short_url, found.title),
         x_url=preview.x_share_url(short_url, found.title),
