@@ -10,7 +10,7 @@ import html as _html
 import re
 import unicodedata
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -75,6 +75,14 @@ MAX_URL = 4096
 # C0 and C1 controls, DEL, whitespace of any kind, lone surrogates: a browser strips or
 # skips some of these (a tab inside "java\tscript:"), so a URL holding one is refused.
 _URL_REFUSED_RE = re.compile(r"[\x00-\x20\x7f-\x9f\s\ud800-\udfff]")
+
+
+def joined_web_url(base: str, value: str) -> str | None:
+    """Resolve ``value`` against ``base``; the result if it is an absolute http(s) URL."""
+    try:
+        return web_url(urljoin(base, value))
+    except ValueError:  # urljoin refuses some malformed hosts ("http://[::1")
+        return None
 
 
 def web_url(value: object) -> str | None:
@@ -245,12 +253,20 @@ def _drop_hidden(html: str) -> str:
 
 def clean_stored(html: str) -> str:
     """Sanitise a stored body again before a page shows it (rows older than today's rules)."""
-    return _clean(_CLEANER, html)
+    return _clean_xml_safe(html)
 
 
 def sanitize_html(html: str) -> str:
     """Return article HTML with scripts, handlers, unsafe URLs and hidden elements removed."""
-    return xml_safe(_clean(_CLEANER, _drop_hidden(html)))
+    return _clean_xml_safe(_drop_hidden(html))
+
+
+def _clean_xml_safe(html: str) -> str:
+    clean = _clean(_CLEANER, html)
+    safe = xml_safe(clean)
+    # Removing a character nh3 kept can join a scheme it did not recognise ("j\x01avascript:"
+    # becomes "javascript:"): clean what is left once more, which then has nothing to remove.
+    return clean if safe == clean else _clean(_CLEANER, safe)
 
 
 def _clean(cleaner: nh3.Cleaner, html: str) -> str:

@@ -11,13 +11,13 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
 
 from ..errors import InvalidPost, UpstreamError
-from ..text import web_url
+from ..text import joined_web_url, web_url
 from .charset import decode, xml_as_utf8
 from .post import Item, Page, fingerprint, parse_datetime, stable_id, text_to_html
 
@@ -137,7 +137,7 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         raise InvalidPost("not a JSON object", field="item")
     guid = _text(entry.get("id")) or None
     link = entry.get("url") or entry.get("external_url") or None
-    link = web_url(urljoin(url, link)) if isinstance(link, str) else None
+    link = joined_web_url(url, link) if isinstance(link, str) else None
     html = _text(entry.get("content_html"))
     if not html and entry.get("content_text"):
         html = text_to_html(_text(entry.get("content_text")))

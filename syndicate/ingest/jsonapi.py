@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from ..errors import InvalidPost, UpstreamError
 from ..sources import Source
-from ..text import web_url
+from ..text import joined_web_url
 from .charset import decode
 from .feed import looks_like_html_page
 from .post import Item, Page, dig, fingerprint, parse_datetime, stable_id, text_to_html
@@ -64,7 +64,7 @@ def _item(record: Any, source: Source, scope: str, tz: ZoneInfo) -> Item:
     date = values.get("date")
     summary = _text(values.get("summary"))
     link = _text(values.get("url"))
-    url = web_url(urljoin(source.url, link)) if link else None
+    url = joined_web_url(source.url, link) if link else None
     return Item(
         key=code,
         fingerprint=fingerprint(sorted((k, _text(v)) for k, v in values.items())),
