@@ -273,7 +273,11 @@ class Syndicate:
         return urls.absolute(self.settings.base_url, path)
 
     def post_path(self, post: Post) -> str:
-        return urls.post_path(post, self.tz)
+        try:
+            return urls.post_path(post, self.tz)
+        except (OverflowError, ValueError):
+            # A date stored before ingest checked dates: the post has no page to link to.
+            raise PostNotFound(f"这篇文章无法显示：{post.id}") from None
 
     def post_url(self, post: Post) -> str:
         return self.url(self.post_path(post))

@@ -94,10 +94,14 @@ def test_the_news_sitemap_skips_the_far_future_rows(site: Any) -> None:
     assert "NW9999123100000000" not in body
 
 
-def test_a_bad_rows_own_page_is_a_404_not_a_500(site: Any) -> None:
+def test_a_bad_rows_own_page_and_links_are_404_not_500(site: Any) -> None:
     client = site.test_client()
     response = client.get("/zhongguodianzibao/9999/12/31/NW999912310000000001.html")
     assert response.status_code == 404
+    code = site.extensions["syndicate"].store.get_post("NW999912310000000001").share_code
+    for url in (f"/s/{code}", "/html_News/NewsShare.html?infoCode=NW999912310000000001",
+                "/api/posts/NW999912310000000001"):
+        assert client.get(url).status_code == 404, url
 
 
 def test_the_static_export_skips_bad_rows_and_writes_the_rest(database_url: str,

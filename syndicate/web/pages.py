@@ -124,10 +124,7 @@ def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Resp
     if found is None:
         core().check_gone(post_id=post_id)
         raise PostNotFound(f"没有这篇文章：{post_id}")
-    try:
-        canonical = core().post_path(found)
-    except (OverflowError, ValueError):  # a date stored before ingest checked dates
-        raise PostNotFound(f"这篇文章无法显示：{post_id}") from None
+    canonical = core().post_path(found)  # PostNotFound for a date no page can show
     if request.path != canonical:
         return redirect_to(canonical, 301)
     return render_post(found)
