@@ -11,7 +11,7 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -68,7 +68,8 @@ def read_xml_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) -
 
 
 def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
-    link = web_url(entry.get("link"))
+    # The link as sent names the item (ids never change); only an http(s) one is kept as its URL.
+    link = entry.get("link") or None
     guid = entry.get("id") or None
     content = _content(entry)
     summary = entry.get("summary") or ""
@@ -86,7 +87,7 @@ def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         media=None,
         html=content or summary,
         summary=summary if content and summary != content else "",
-        url=link,
+        url=web_url(link),
     )
 
 
@@ -137,7 +138,8 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         raise InvalidPost("not a JSON object", field="item")
     guid = _text(entry.get("id")) or None
     link = entry.get("url") or entry.get("external_url") or None
-    link = joined_web_url(url, link) if isinstance(link, str) else None
+    web_link = joined_web_url(url, link) if isinstance(link, str) else None
+    link = _joined(url, str(link)) if link else None
     html = _text(entry.get("content_html"))
     if not html and entry.get("content_text"):
         html = text_to_html(_text(entry.get("content_text")))
@@ -153,12 +155,19 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         media=None,
         html=html or text_to_html(_text(entry.get("summary"))),
         summary=_text(entry.get("summary")),
-        url=link,
+        url=web_link,
     )
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
+
+
+def _joined(base: str, link: str) -> str:
+    try:
+        return urljoin(base, link)
+    except ValueError:  # a malformed host ("http://[::1"): the text still names the item
+        return link
 
 
 def _scope(url: str) -> str:

@@ -68,7 +68,7 @@ def _item(record: Any, source: Source, scope: str, tz: ZoneInfo) -> Item:
     return Item(
         key=code,
         fingerprint=fingerprint(sorted((k, _text(v)) for k, v in values.items())),
-        id=stable_id(code, _text(values.get("guid")) or None, url, scope),
+        id=stable_id(code, _text(values.get("guid")) or None, link or None, scope),
         title=_text(values.get("title")),
         published=parse_datetime(date, tz) if date not in (None, "") else None,
         media=_text(values.get("media")) or None,
