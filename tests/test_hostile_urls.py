@@ -27,7 +27,7 @@ from syndicate.ingest.feed import read_feed
 from syndicate.ingest.jekyll import parse_post
 from syndicate.ingest.jsonapi import read_list
 from syndicate.ingest.poll import Status
-from syndicate.ingest.post import build_post
+from syndicate.ingest.post import build_post, stable_id
 from syndicate.text import sanitize_html, web_url
 
 from . import upstream as fixtures
@@ -277,3 +277,16 @@ def test_polled_hostile_links_never_reach_a_page_or_feed(upstream: HTTPServer,
         if url.endswith(".html") or url == "/":
             assert_page_links_are_safe(body)
         assert b"javascript:" not in body.lower() and b"vbscript:" not in body.lower()
+
+
+def test_an_item_named_by_a_link_keeps_its_id_when_the_link_is_dropped() -> None:
+    """Ids never change: the link as sent still names an item whose URL is refused."""
+    data = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            b"<item><title>A</title><link>http://up.example.com/a b.html</link></item>"
+            b"<item><title>B</title><link>javascript:alert(1)</link></item></channel></rss>")
+    page = read_feed(data, content_type="application/rss+xml", charset="utf-8", url=FEED_URL,
+                     tz=TZ)
+    assert [item.url for item in page.items] == [None, None]
+    assert [item.id for item in page.items] == [
+        stable_id(None, None, "http://up.example.com/a b.html", "up.example.com"),
+        stable_id(None, None, "javascript:alert(1)", "up.example.com")]
