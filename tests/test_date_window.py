@@ -179,3 +179,14 @@ def test_the_api_answers_400_naming_the_date_before_saving(api: Any, date: str) 
     assert set(response.json["fields"]) == {"date"}
     assert client.get("/api/posts/NW202603090000000001").status_code == 404
     assert api.extensions["syndicate"].store.latest(5) == []
+
+
+@pytest.mark.parametrize("date", ["2026-01-01 10:00:00 +9999", " +2400", "2026-01-01 10:00 -24:00",
+                                  "2026-01-01 10:00:00 +0860"])
+def test_an_impossible_offset_fails_its_file_not_the_import(site: Syndicate, tmp_path: Path,
+                                                            date: str) -> None:
+    post_file(tmp_path, "2026-03-09-NW202603090000000001.md", "2026-03-09 10:00:00 +0800")
+    post_file(tmp_path, "2026-03-09-NW202603090000000002.md", date)
+    report = site.import_paths([tmp_path])
+    assert report.summary() == "1 new, 0 updated, 0 unchanged, 1 failed"
+    assert "is not a UTC offset" in report.failures[0][1]
