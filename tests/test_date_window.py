@@ -190,3 +190,21 @@ def test_an_impossible_offset_fails_its_file_not_the_import(site: Syndicate, tmp
     report = site.import_paths([tmp_path])
     assert report.summary() == "1 new, 0 updated, 0 unchanged, 1 failed"
     assert "is not a UTC offset" in report.failures[0][1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.builds("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:00 {}{:02d}{}{:02d}".format,
+              st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+              st.integers(0, 60), st.sampled_from("+-"), st.integers(0, 99),
+              st.sampled_from(["", ":"]), st.integers(0, 99)),
+    st.text(alphabet="0123456789-+: TZ", max_size=30)))
+def test_any_front_matter_date_is_read_or_refused_naming_the_date(date: str) -> None:
+    from syndicate.ingest.jekyll import parse_post
+
+    text = f"---\ntitle: 标题\ndate: '{date}'\ncategories: cailianshe\n---\n<p>正文。</p>\n"
+    try:
+        post = parse_post(text, filename="2026-03-09-NW202603090000000001.md", tz=TZ)
+        DateWindow().check(post.published)
+    except InvalidPost as error:
+        assert error.field in ("date", "published", "front matter"), error
