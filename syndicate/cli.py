@@ -131,6 +131,9 @@ def export(directory: Path, base_url: str | None) -> None:
         fail(f"Export failed: {error}")
     core.store.dispose()
     click.echo(report.summary())
+    if report.refused:
+        fail(f"{len(report.refused)} documents were refused: their files would lie outside "
+             "their folder (see Refused above)")
 
 
 NO_ORIGIN = (

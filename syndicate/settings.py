@@ -12,12 +12,14 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .networks import DEFAULT_INTERNAL_NETWORKS, Network, parse_networks
+from .sources import parse_duration
 
 PREFIX = "SYNDICATE_"
 
@@ -122,6 +124,10 @@ REGISTRY: tuple[Setting, ...] = (
             "Count share link clicks and link-preview fetches per day (no IP address or user "
             "agent is stored; DNT and Sec-GPC are honoured). Off: nothing is counted.", _flag),
     Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
+    Setting("FUTURE_LEAD", timedelta(days=2),
+            "How far in the future a post's publish date may lie (`30m`, `6h`, `2d`): an item "
+            "dated later, or before 1990-01-01, is refused with a reason naming the date field.",
+            parse_duration),
 )
 
 _BY_NAME = {setting.name: setting for setting in REGISTRY}
@@ -151,6 +157,7 @@ class Settings:
     api_max_bytes: int
     archive_size: int
     share_counting: bool
+    future_lead: timedelta
 
     @property
     def tz(self) -> ZoneInfo:
@@ -214,7 +221,7 @@ def settings_table() -> str:
     """Return the settings as a Markdown table (for the README)."""
     rows = ["| variable | default | what |", "|---|---|---|"]
     for s in REGISTRY:
-        default = "(see text)" if s.default is None else (", ".join(s.default) if isinstance(s.default, tuple) else s.default)
+        default = "(see text)" if s.default is None else _shown(s.default)
         rows.append(f"| `{PREFIX}{s.name}` | `{default or '(none)'}` | {s.help} |")
     return "\n".join(rows)
 
@@ -224,3 +231,13 @@ def is_set(name: str, instance_path: Path, environ: Mapping[str, str] | None = N
     its value), as opposed to left at its default."""
     environ = os.environ if environ is None else environ
     return bool(environ.get(PREFIX + name)) or name in _read_instance_file(instance_path)
+
+
+def _shown(default: Any) -> str:
+    """A default as the README shows it (tuples joined, durations in days or seconds)."""
+    if isinstance(default, tuple):
+        return ", ".join(default)
+    if isinstance(default, timedelta):
+        days, rest = divmod(int(default.total_seconds()), 86400)
+        return f"{days}d" if not rest else f"{int(default.total_seconds())}s"
+    return str(default)

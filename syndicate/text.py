@@ -10,6 +10,7 @@ import html as _html
 import re
 import unicodedata
 from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -64,6 +65,41 @@ _XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udf
 def xml_safe(text: str) -> str:
     """Remove the characters XML 1.0 forbids."""
     return _XML_ILLEGAL_RE.sub("", text)
+
+
+# --- URLs from outside ------------------------------------------------------------
+
+WEB_SCHEMES = frozenset({"http", "https"})
+#: Longer URLs are dropped: no browser or feed reader needs more, and they bloat every page.
+MAX_URL = 4096
+# C0 and C1 controls, DEL, whitespace of any kind, lone surrogates: a browser strips or
+# skips some of these (a tab inside "java\tscript:"), so a URL holding one is refused.
+_URL_REFUSED_RE = re.compile(r"[\x00-\x20\x7f-\x9f\s\ud800-\udfff]")
+
+
+def joined_web_url(base: str, value: str) -> str | None:
+    """Resolve ``value`` against ``base``; the result if it is an absolute http(s) URL."""
+    try:
+        return web_url(urljoin(base, value))
+    except ValueError:  # urljoin refuses some malformed hosts ("http://[::1")
+        return None
+
+
+def web_url(value: object) -> str | None:
+    """Return ``value`` when it is an absolute http(s) URL with a host, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > MAX_URL or _URL_REFUSED_RE.search(text):
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        return None
+    return text
 
 
 # --- attribution -------------------------------------------------------------------
@@ -215,9 +251,22 @@ def _drop_hidden(html: str) -> str:
     return "".join(parts)
 
 
+def clean_stored(html: str) -> str:
+    """Sanitise a stored body again before a page shows it (rows older than today's rules)."""
+    return _clean_xml_safe(html)
+
+
 def sanitize_html(html: str) -> str:
     """Return article HTML with scripts, handlers, unsafe URLs and hidden elements removed."""
-    return xml_safe(_clean(_CLEANER, _drop_hidden(html)))
+    return _clean_xml_safe(_drop_hidden(html))
+
+
+def _clean_xml_safe(html: str) -> str:
+    clean = _clean(_CLEANER, html)
+    safe = xml_safe(clean)
+    # Removing a character nh3 kept can join a scheme it did not recognise ("j\x01avascript:"
+    # becomes "javascript:"): clean what is left once more, which then has nothing to remove.
+    return clean if safe == clean else _clean(_CLEANER, safe)
 
 
 def _clean(cleaner: nh3.Cleaner, html: str) -> str:

@@ -259,7 +259,10 @@ def _offset(text: str) -> timezone:
         return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:  # timezone() would raise ValueError and stop the import
+        raise _Problem(f"date offset {text!r} is not a UTC offset such as +0800", "date")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def _published(value: Any, name: _FileName, tz: ZoneInfo) -> datetime:

@@ -620,12 +620,12 @@ class _SourcePoll:
                 fetched = self.client.get(detail_url(self.source, item.detail_id),
                                           accept=JSON_ACCEPT, internal=self.internal)
                 html = read_detail(fetched.body, charset=fetched.charset, source=self.source)
-            return build_post(
+            return self.poller.core.admit(build_post(
                 post_id=item.id, title=item.title, published=self.published(item),
                 media=item.media or self.source.media or page.title or None, html=html,
                 summary=item.summary, url=item.url, category_slug=self.source.category,
                 origin=f"{self.source.name}: {item.key}",
-            )
+            ))
         except (UpstreamError, InvalidPost) as error:
             where = "detail request" if isinstance(error, UpstreamError) else "item"
             # A failed detail request is worth retrying: the next poll must get the list again.
@@ -645,11 +645,12 @@ class _SourcePoll:
             return
         poller = self.poller
         results = poller.save([post for _, post in batch])
-        outcomes = {article_key(r.post_id): r.outcome for r in results}
+        outcomes = {article_key(r.post_id): r for r in results}
         remembered: dict[str, tuple[str, str]] = {}
         for item, post in batch:
-            if outcomes.get(article_key(post.id)) is Outcome.FAILED:
-                result.item_errors.append(f"{item.key}: not stored")
+            stored = outcomes.get(article_key(post.id))
+            if stored is not None and stored.outcome is Outcome.FAILED:
+                result.item_errors.append(f"{item.key}: not stored: {stored.error or 'failed'}")
                 continue
             remembered[item.key] = (item.fingerprint, post.id)
         for stored in results:

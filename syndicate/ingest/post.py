@@ -105,7 +105,10 @@ def parse_datetime(value: Any, tz: ZoneInfo) -> datetime:
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is out of range for an epoch date") from None
     text = str(value or "").strip()
     if not text:
         raise ValueError("the date is blank")
