@@ -45,13 +45,16 @@ _COMMENT_END_RE = re.compile(r"--!?>")
 #: escapable ones character references are still decoded.
 _RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes",
                        "textarea", "title"})
-_ESCAPABLE_RAW_TEXT = frozenset({"textarea", "title"})
+#: Raw text elements whose content nh3 removes: bound_nesting removes it first.
+_DISCARDED_RAW_TEXT = frozenset({"script", "style", "iframe"})
 #: Start tags removed before parsing: in a select html5ever ignores most tags, so text
 #: could not be split there (and nh3 never keeps a select).
 _DROPPED = frozenset({"select"})
-#: html5ever appends each character reference to its text node in a way that costs
-#: quadratic time in their number: text runs are split after this many.
+#: html5ever appends each character reference (and each "<" that starts no tag) to its
+#: text node in a way that costs quadratic time in their number: text runs are split
+#: after this many.
 MAX_REFERENCES = 64
+_BREAKS_RE = re.compile("[&<]")
 #: Markup this short, with few tags and references, cannot make the sanitiser slow: its
 #: one tag with the most attributes is what remains, a few thousand at most.
 _SHORT = 8192
@@ -146,10 +149,13 @@ class _Tag(NamedTuple):
     closing: bool
     #: The text after this tag, up to the next token, is raw text (no character references).
     raw_after: bool
+    #: Where that raw text ends.
+    raw_end: int = -1
 
 
 def _tokens(html: str) -> Iterator[_Tag]:
-    """Yield the tags html5ever's tokenizer would see; comments and doctypes are skipped."""
+    """Yield the tags html5ever's tokenizer would see, and as nameless tags what it drops:
+    comments, doctypes, processing instructions and a tag cut off by the end."""
     pos = 0
     foreign = 0  # <svg>/<math> seen open: their <style> and <title> hold markup
     while (at := html.find("<", pos)) >= 0:
@@ -160,9 +166,13 @@ def _tokens(html: str) -> Iterator[_Tag]:
             continue
         pos = found.end()
         if found.group(2) is None:
-            pos = _skip_markup_declaration(html, found)
-            if pos < 0:
+            end = _skip_markup_declaration(html, found)
+            if end is None:  # "</" at the very end is text
                 return
+            yield _Tag(at, len(html) if end < 0 else end, "", "", True, False)
+            if end < 0:
+                return
+            pos = end
             continue
         rest = _ATTRIBUTES_RE.match(html, pos)
         if rest is None:  # the tag runs to the end: html5ever drops it
@@ -173,7 +183,8 @@ def _tokens(html: str) -> Iterator[_Tag]:
         if name in ("svg", "math"):
             foreign += -1 if closing else 1
         raw_end = _raw_text_end(html, name, pos) if not closing and foreign <= 0 else None
-        yield _Tag(found.start(), pos, name, html[found.end() : pos], closing, raw_end is not None)
+        yield _Tag(found.start(), pos, name, html[found.end() : pos], closing,
+                   raw_end is not None, -1 if raw_end is None else raw_end)
         if raw_end is not None:
             pos = raw_end
 
@@ -186,13 +197,20 @@ def _raw_text_end(html: str, name: str, pos: int) -> int | None:
         return None
     end = _raw_end_re(name).search(html, pos)
     stop = len(html) if end is None else end.start()
-    if name in _ESCAPABLE_RAW_TEXT and html.count("&", pos, stop) > MAX_REFERENCES:
-        return None  # read as markup instead; the caller drops this start tag
+    if name not in _DISCARDED_RAW_TEXT and _breaks(html, pos, stop) > MAX_REFERENCES:
+        return None  # text html5ever would build slowly: read as markup, the start tag dropped
     return stop
 
 
-def _skip_markup_declaration(html: str, found: re.Match[str]) -> int:
-    """Return where a comment, doctype, processing instruction or bogus end tag ends; -1: EOF."""
+def _breaks(html: str, start: int, end: int) -> int:
+    return html.count("&", start, end) + html.count("<", start, end)
+
+
+def _skip_markup_declaration(html: str, found: re.Match[str]) -> int | None:
+    """Return where a comment, doctype, processing instruction or bogus end tag ends.
+
+    -1: it runs to the end; None: it is text after all.
+    """
     pos = found.end()
     if found.group(3):  # <!--
         if html.startswith(">", pos) or html.startswith("->", pos):
@@ -201,7 +219,7 @@ def _skip_markup_declaration(html: str, found: re.Match[str]) -> int:
         return -1 if close is None else close.end()
     if found.group(0) == "</":
         if pos >= len(html):
-            return pos
+            return None
         if html[pos] == ">":
             return pos + 1
     end = html.find(">", pos)
@@ -251,13 +269,15 @@ class _Bounder:
 
     def tag(self, tag: _Tag) -> None:
         if not tag.name:
-            self.cut(tag.start, tag.end)  # unterminated at the end: dropped by html5ever too
+            self.cut(tag.start, tag.end)  # html5ever drops it too (comments: nh3 does)
         elif tag.closing:
             self.depth.end(tag.name)
         elif _too_many_attributes(tag.attributes) or self.too_deep(tag):
             self.cut(tag.start, tag.end)
-        elif tag.name in _ESCAPABLE_RAW_TEXT and not tag.raw_after or tag.name in _DROPPED:
+        elif tag.name in _RAW_TEXT and not tag.raw_after or tag.name in _DROPPED:
             self.cut(tag.start, tag.end)
+        elif tag.name in _DISCARDED_RAW_TEXT and tag.raw_after:
+            self.cut(tag.end, tag.raw_end)  # nh3 drops it all the same
         elif tag.name not in _VOID and not tag.attributes.endswith("/>"):
             self.depth.start(tag.name, tag.name + tag.attributes)
 
@@ -269,17 +289,13 @@ class _Bounder:
         return self.depth.depth() >= self.limit
 
     def split_text(self, start: int, end: int) -> None:
-        """Split a text run holding many character references into several text nodes."""
-        html = self.html
-        if html.count("&", start, end) <= MAX_REFERENCES:
+        """Split a text run holding many references or bare "<" into several text nodes."""
+        if _breaks(self.html, start, end) <= MAX_REFERENCES:
             return
-        seen = 0
-        at = html.find("&", start, end)
-        while at >= 0:
-            seen += 1
+        for seen, found in enumerate(_BREAKS_RE.finditer(self.html, start, end), start=1):
             if seen % MAX_REFERENCES == 0:
+                at = found.start()
                 self.cut(at, at, _TEXT_BREAK)
-            at = html.find("&", at + 1, end)
 
 
 def bound_nesting(html: str, limit: int = MAX_DEPTH) -> str:
