@@ -14,8 +14,9 @@ through the whole ingest, measured side by side in one run on this machine:
 - ``derive``: a blank title derived from the body, its summary and link preview.
 
 It prints, per shape and path, the best CPU time at each size and their ratio: about 10
-(size ratio) is linear, 100 quadratic. Exit status 1 when any ratio is above 20.
-``--quick`` runs small sizes (1 KB and 10 KB) for a smoke test.
+(the size ratio) is linear, 100 quadratic. Exit status 1 when any ratio is above twice the
+size ratio (20 by default). ``--quick`` runs 10 KB and 40 KB (limit 8) as a smoke test;
+both sizes are above the length under which ingest takes a shortcut for short bodies.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from syndicate.preview import description, first_image  # noqa: E402
 from syndicate.sources import Source, SourceKind  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
-LIMIT = 20.0
+#: A ratio above this many times the size ratio fails the run.
+SLACK = 2.0
 TOKEN = "bench-token"
 SHARE = "<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202203011234567890>\n"
 BACK = "[返回中国电子报新闻](//finews.withounder.com/category/zhongguodianzibao.html)"
@@ -206,17 +208,18 @@ def best_time(run: Callable[[str], Any], text: str, repeat: int) -> float:
 
 
 def measure(paths: dict[str, Callable[[str], Any]], small: int, large: int,
-            shapes: list[str]) -> list[tuple[str, str, float, float]]:
+            shapes: list[str], repeat: int = 5) -> list[tuple[str, str, float, float]]:
     """Time every shape through every path at both sizes; print a row as each is done."""
+    limit = SLACK * large / small
     rows = []
     print(f"{'shape':20} {'path':8} {small // 1000:>6} KB {large // 1000:>6} KB  ratio")
     for shape in shapes:
         low, high = payload(shape, small), payload(shape, large)
         for name, run in paths.items():
             run(low)  # warm caches and imports
-            t_low, t_high = best_time(run, low, 5), best_time(run, high, 2)
+            t_low, t_high = best_time(run, low, repeat), best_time(run, high, 2)
             ratio = t_high / t_low
-            flag = "  <-- above limit" if ratio > LIMIT else ""
+            flag = "  <-- above limit" if ratio > limit else ""
             print(f"{shape:20} {name:8} {t_low * 1000:8.2f}ms {t_high * 1000:8.2f}ms "
                   f"{ratio:6.1f}{flag}", flush=True)
             rows.append((shape, name, t_low, t_high))
@@ -227,24 +230,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=10_000, help="small payload size (chars)")
     parser.add_argument("--large", type=int, default=100_000, help="large payload size (chars)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 KB and 10 KB")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 10 KB and 40 KB")
     parser.add_argument("--shape", action="append", choices=sorted(SHAPES),
                         help="only this shape (repeatable)")
     args = parser.parse_args(argv)
-    small, large = (1_000, 10_000) if args.quick else (args.small, args.large)
+    small, large = (10_000, 40_000) if args.quick else (args.small, args.large)
     with tempfile.TemporaryDirectory(prefix="hostile-bench-") as tmp:
         publisher = Publisher(Path(tmp))
         paths = {"jekyll": jekyll, "feed": feed, "jsonapi": jsonapi, "api": publisher,
                  "derive": derive}
         try:
-            rows = measure(paths, small, large, args.shape or list(SHAPES))
+            rows = measure(paths, small, large, args.shape or list(SHAPES), 3 if args.quick else 5)
         finally:
             publisher.close()
     worst = max(rows, key=lambda row: row[3] / row[2])
-    ratio = worst[3] / worst[2]
-    print(f"worst: {worst[0]} via {worst[1]}, ratio {ratio:.1f} (limit {LIMIT:.0f}, "
+    ratio, limit = worst[3] / worst[2], SLACK * large / small
+    print(f"worst: {worst[0]} via {worst[1]}, ratio {ratio:.1f} (limit {limit:.0f}, "
           f"size ratio {large / small:.0f})")
-    return 1 if ratio > LIMIT else 0
+    return 1 if ratio > limit else 0
 
 
 if __name__ == "__main__":

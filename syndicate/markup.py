@@ -321,10 +321,11 @@ _HIDDEN_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 #: The class a centred block gets (the site stylesheet centres it).
 CENTER_CLASS = "align-center"
 #: Obsolete element -> (the element replacing it, its class); None unwraps it (content kept).
+#: Never <xmp>, <noembed>, <noframes> or <plaintext>: their content is raw text, which
+#: html5ever serialises unescaped, so renaming one would turn its text into markup.
 OBSOLETE: dict[str, tuple[str, str | None] | None] = {
     "center": ("div", CENTER_CLASS), "strike": ("s", None), "tt": ("code", None),
-    "acronym": ("abbr", None), "dir": ("ul", None), "listing": ("pre", None),
-    "xmp": ("pre", None), "font": None, "big": None, "basefont": None, "marquee": None,
+    "acronym": ("abbr", None), "dir": ("ul", None), "listing": ("pre", None), "font": None, "big": None, "basefont": None, "marquee": None,
     "blink": None, "nobr": None, "spacer": None, "multicol": None,
 }
 #: Attributes an obsolete element passes on to its replacement.

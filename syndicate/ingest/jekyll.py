@@ -171,6 +171,9 @@ def _load_front_matter(front: str) -> dict[str, Any]:
     except yaml.YAMLError as error:
         reason = " ".join(str(error).split())
         raise _Problem(f"front matter is not valid YAML: {reason}", "front matter") from None
+    except UnicodeEncodeError as error:  # a lone surrogate: text given as str, not from a file
+        raise _Problem(f"front matter holds a lone surrogate at character {error.start}",
+                       "front matter") from None
     if meta is None or meta == "":
         return {}
     if not isinstance(meta, dict):
