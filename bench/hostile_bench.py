@@ -11,7 +11,8 @@ through the whole ingest, measured side by side in one run on this machine:
 - ``feed``: an RSS document read by ``read_feed``, then each item built into a post;
 - ``jsonapi``: a JSON news API list read by ``read_list``, then each item built;
 - ``api``: ``POST /api/posts`` to the publish API (Flask test client, SQLite);
-- ``derive``: a blank title derived from the body, its summary and link preview.
+- ``derive``: a blank title derived from the body, its summary, link preview and the
+  relative URLs made absolute as a feed render does.
 
 It prints, per shape and path, the best CPU time at each size and their ratio: about 10
 (the size ratio) is linear, 100 quadratic. Exit status 1 when any ratio is above twice the
@@ -44,6 +45,7 @@ from syndicate.ingest.jsonapi import read_list  # noqa: E402
 from syndicate.ingest.post import Item, Page, build_post  # noqa: E402
 from syndicate.preview import description, first_image  # noqa: E402
 from syndicate.sources import Source, SourceKind  # noqa: E402
+from syndicate.text import absolutize  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 #: A ratio above this many times the size ratio fails the run.
@@ -96,6 +98,7 @@ SHAPES: dict[str, str | Callable[[int], str]] = {
     "back-link-lines": BACK + "｜" + BACK + "\n",
     "back-link-spaces": lambda n: BACK + " " * n + "x\n",
     "images": '<img src="/i.png">',
+    "relative-ampersands": lambda n: '<p><img src="/i.png">' + "&" * n + "</p>",
 }
 
 
@@ -164,6 +167,7 @@ def derive(body: str) -> None:
         return
     description(post.html)
     first_image(post.html, "https://news.example.com")
+    absolutize(post.html, "https://news.example.com")  # what every feed render does
 
 
 class Publisher:

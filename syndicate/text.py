@@ -215,7 +215,8 @@ def absolutize(html: str, base_url: str) -> str:
     """
     if not _RELATIVE_URL_RE.search(html):
         return html
-    return _clean(_absolutizer(base_url), html)
+    # Bounded again: a stored body may hold a long run of &amp; that nh3 reads slowly.
+    return _clean(_absolutizer(base_url), bound_nesting(html))
 
 
 # --- plain text --------------------------------------------------------------------

@@ -189,6 +189,15 @@ def test_split_reference_runs_keep_their_text() -> None:
     assert html_to_text("<title>" + "&lt;" * 3000) == "<" * 3000
 
 
+def test_feed_renders_of_stored_bodies_keep_long_reference_runs() -> None:
+    from syndicate.text import absolutize
+
+    stored = sanitize_html('<p><img src="/a.png">' + "&" * 20000 + "</p>")
+    assert stored.count("&amp;") == 20000
+    absolute = absolutize(stored, "https://news.example.com")
+    assert absolute == stored.replace('src="/a.png"', 'src="https://news.example.com/a.png"')
+
+
 def test_what_the_bound_removes_is_markup_never_text() -> None:
     html = "<div>" * 2000 + "深处的正文" + "</div>" * 2000
     assert html_to_text(html) == "深处的正文"
