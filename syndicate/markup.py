@@ -3,9 +3,12 @@
 nh3 (ammonia on html5ever) builds a full HTML5 tree, and the tree builder walks the stack
 of open elements and the list of active formatting elements for many tags: a body nested
 thousands deep, or thousands of unclosed ``<b title=N>``, costs quadratic time (a 100 KB
-body took 34 s). :func:`bound_nesting` reads the raw markup once, as the HTML tokenizer
-does, estimates the depth html5ever will reach from above, and removes start tags beyond
-a fixed depth (their content stays). Bodies shallow enough are returned untouched.
+body took 34 s); so do a tag with thousands of attributes and a text run of thousands of
+``&``. :func:`bound_nesting` reads the raw markup once, as the HTML tokenizer does,
+estimates the depth html5ever will reach from above, removes start tags beyond a fixed
+depth (their content stays), splits long runs of references, and drops early what nh3
+drops anyway (comments, script and style content). Short, shallow bodies (nearly every
+article) are returned untouched.
 
 The sanitiser's own output is canonical (lowercase names, double-quoted values, every
 ``<`` in text escaped, no comments), so :func:`normalize` can rewrite it with one regular
@@ -41,15 +44,14 @@ _ATTRIBUTES_RE = re.compile(
 )
 _ATTRIBUTE_NAME_RE = re.compile(r"[\t\n\f\r /]++(?!>)")
 _COMMENT_END_RE = re.compile(r"--!?>")
-#: Elements whose content the tokenizer reads as text up to their end tag; in the
-#: escapable ones character references are still decoded.
-_RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes",
-                       "textarea", "title"})
-#: Raw text elements whose content nh3 removes: bound_nesting removes it first.
-_DISCARDED_RAW_TEXT = frozenset({"script", "style", "iframe"})
-#: Start tags removed before parsing: in a select html5ever ignores most tags, so text
-#: could not be split there (and nh3 never keeps a select).
-_DROPPED = frozenset({"select"})
+#: Elements whose content the tokenizer reads as text up to their end tag, and nh3
+#: removes: bound_nesting removes that content first, whatever it does with the tag.
+_RAW_TEXT = frozenset({"script", "style", "iframe"})
+#: Start tags removed before parsing. The content of the first six is text to html5ever
+#: but would be markup to a later pass if the tag went for depth; without them it is
+#: markup to both, and sanitised. In a select html5ever ignores most tags, so its text
+#: could not be split. nh3 never keeps any of them.
+_DROPPED = frozenset({"xmp", "noembed", "noframes", "textarea", "title", "plaintext", "select"})
 #: html5ever appends each character reference (and each "<" that starts no tag) to its
 #: text node in a way that costs quadratic time in their number: text runs are split
 #: after this many.
@@ -83,6 +85,7 @@ _CLOSES_P = frozenset({
     "listing", "hr", "xmp",
 })
 _CLOSES_OWN = frozenset({"li", "dd", "dt", "option"})
+_PHRASING_OR_P = _PHRASING | {"p"}
 #: How far below the top an end tag looks for its element; further means "ignored",
 #: which over-estimates the depth: the safe direction.
 _REACH = 8
@@ -116,7 +119,7 @@ class _Depth:
         if name in _CLOSES_P:
             self._pop_to("p", _PHRASING)
         if name in _CLOSES_OWN:
-            self._pop_to(name, _PHRASING | {"p"})
+            self._pop_to(name, _PHRASING_OR_P)
         self.stack.append(name)
         if name in _FORMATTING:
             self.formatting.setdefault(name, []).append(identity)
@@ -191,15 +194,10 @@ def _tokens(html: str) -> Iterator[_Tag]:
 
 def _raw_text_end(html: str, name: str, pos: int) -> int | None:
     """Where the raw text after a start tag ``name`` ends, or None when it is not raw text."""
-    if name == "plaintext":
-        return len(html)
     if name not in _RAW_TEXT:
         return None
     end = _raw_end_re(name).search(html, pos)
-    stop = len(html) if end is None else end.start()
-    if name not in _DISCARDED_RAW_TEXT and _breaks(html, pos, stop) > MAX_REFERENCES:
-        return None  # text html5ever would build slowly: read as markup, the start tag dropped
-    return stop
+    return len(html) if end is None else end.start()
 
 
 def _breaks(html: str, start: int, end: int) -> int:
@@ -272,14 +270,13 @@ class _Bounder:
             self.cut(tag.start, tag.end)  # html5ever drops it too (comments: nh3 does)
         elif tag.closing:
             self.depth.end(tag.name)
-        elif _too_many_attributes(tag.attributes) or self.too_deep(tag):
+        elif (tag.name in _DROPPED or _too_many_attributes(tag.attributes)
+              or self.too_deep(tag)):
             self.cut(tag.start, tag.end)
-        elif tag.name in _RAW_TEXT and not tag.raw_after or tag.name in _DROPPED:
-            self.cut(tag.start, tag.end)
-        elif tag.name in _DISCARDED_RAW_TEXT and tag.raw_after:
-            self.cut(tag.end, tag.raw_end)  # nh3 drops it all the same
         elif tag.name not in _VOID and not tag.attributes.endswith("/>"):
             self.depth.start(tag.name, tag.name + tag.attributes)
+        if tag.raw_after:
+            self.cut(tag.end, tag.raw_end)  # script or style: nh3 drops it all the same
 
     def too_deep(self, tag: _Tag) -> bool:
         if tag.name in _VOID:
@@ -301,9 +298,10 @@ class _Bounder:
 def bound_nesting(html: str, limit: int = MAX_DEPTH) -> str:
     """Prepare raw markup for the sanitiser so that it parses in linear time.
 
-    Start tags nested deeper than ``limit``, tags with absurd attribute counts and
-    ``<select>`` are removed (their content is kept), and long runs of character
-    references are split into several text nodes. Markup that cannot trip the sanitiser
+    Start tags nested deeper than ``limit``, tags with absurd attribute counts and the
+    few elements listed in ``_DROPPED`` are removed (their content is kept), comments
+    and script and style content are removed, and long runs of character references
+    are split into several text nodes. Markup that cannot trip the sanitiser
     (few tags and references: nearly every article) is returned as it is.
     """
     if (len(html) <= _SHORT and html.count("<") - html.count("</") <= limit

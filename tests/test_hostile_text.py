@@ -189,6 +189,14 @@ def test_split_reference_runs_keep_their_text() -> None:
     assert html_to_text("<title>" + "&lt;" * 3000) == "<" * 3000
 
 
+@pytest.mark.parametrize("tag", ["xmp", "textarea", "title", "noembed", "plaintext", "style"])
+def test_raw_text_elements_cannot_hide_deep_markup_from_the_bound(tag: str) -> None:
+    html = "<div>" * 300 + f"<{tag}>" + "<div>" * 3000 + "深处"
+    clean = sanitize_html(html)
+    assert max(_depths(clean)) <= 2 * MAX_DEPTH
+    assert_inert(clean)
+
+
 def test_feed_renders_of_stored_bodies_keep_long_reference_runs() -> None:
     from syndicate.text import absolutize
 
