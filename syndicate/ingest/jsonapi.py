@@ -22,7 +22,7 @@ from .feed import looks_like_html_page
 from .post import Item, Page, dig, fingerprint, parse_datetime, stable_id, text_to_html
 
 #: A JSONP wrapper ``callback({...});`` some news APIs answer with.
-_JSONP_RE = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*$", re.DOTALL)
+_JSONP_RE = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*(?:;\s*)?$", re.DOTALL)
 
 
 def load_json(data: bytes, charset: str | None) -> Any:
