@@ -13,6 +13,7 @@ import click
 from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
+from .redact import redact
 from .settings import REGISTRY, is_set, load_settings
 
 BASE_URL_SETTING = next(s for s in REGISTRY if s.name == "BASE_URL")
@@ -134,6 +135,9 @@ def export(directory: Path, base_url: str | None) -> None:
         fail(f"Export failed: {error}")
     core.store.dispose()
     click.echo(report.summary())
+    if report.refused:
+        fail(f"{len(report.refused)} documents were refused: their files would lie outside "
+             "their folder (see Refused above)")
 
 
 NO_ORIGIN = (
@@ -223,7 +227,7 @@ def _sources(core: Syndicate):  # type: ignore[no-untyped-def]
     try:
         return core.sources()
     except SyndicateError as error:
-        fail(str(error))
+        fail(redact(str(error)))
 
 
 @main.command(help="Poll upstream sources once now (default: all of them) and print what each did. "
@@ -242,9 +246,9 @@ def fetch(names: tuple[str, ...]) -> None:
                  f"(known: {', '.join(sorted(known)) or 'none'})")
     results = make_poller(core, sources).poll(names or None)
     for result in results:
-        click.echo(result.line())
+        click.echo(redact(result.line()))
         for problem in result.item_errors:
-            click.echo(f"  {problem}", err=True)
+            click.echo(f"  {redact(problem)}", err=True)
     if any(result.status is Status.FAILED for result in results):
         sys.exit(1)
 
@@ -275,7 +279,7 @@ def worker(quiet: bool) -> None:
     def report(result: Any) -> None:
         if result.status is Status.SKIPPED or (quiet and result.status is not Status.FAILED):
             return
-        click.echo(result.line())
+        click.echo(redact(result.line()))
 
     poller.run(report=report)
     click.echo("Worker stopped.", err=True)
@@ -288,19 +292,19 @@ def sources_() -> None:
     try:
         status = core.source_status()
     except SyndicateError as error:
-        fail(str(error))
+        fail(redact(str(error)))
     if not status:
         click.echo(f"No sources in {core.settings.sources}.")
     for source, state in status:
         click.echo(f"{source.name} ({source.kind}, every {_duration(source.every)}): "
-                   f"{state.url if state else source.url}")
+                   f"{redact(state.url if state else source.url)}")
         if state is None or state.last_poll is None:
             click.echo("  never polled")
             continue
         click.echo(f"  last success: {_when(state.last_success)}; "
                    f"next poll: {_when(state.next_poll)}")
         if state.last_error:
-            click.echo(f"  last error: {_when(state.last_error_at)}: {state.last_error}"
+            click.echo(f"  last error: {_when(state.last_error_at)}: {redact(state.last_error)}"
                        + (f" ({state.failures} failures in a row)" if state.failures else ""))
         click.echo(f"  posts: {state.posts_new} new, {state.posts_updated} updated")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from .errors import (
     StorageConflict,
 )
 from .feedview import FeedView
+from .ingest.admit import DateWindow, admit
 from .ingest.jekyll import iter_post_files, read_post_file
 from .listings import Listings
 from .model import (
@@ -34,12 +36,15 @@ from .model import (
 )
 from .settings import Settings
 from .sharelinks import ShareLinks
+from .showable import slug_problem
 from .sources import Source, load_sources
 from .store import Store
 from .store.categories import Renamed
 from .store.sources import SourceState
 from .text import normalize_slug, slugify_name, xml_safe
 from .websub import WebSub
+
+log = logging.getLogger(__name__)
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
@@ -89,11 +94,12 @@ class Syndicate:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.tz = settings.tz
+        self.window = DateWindow(settings.future_lead)
         self.store = store or Store(settings.database_url)
         self.feeds = FeedView(self)
         self.discovery = Discovery(self)
         self.listings = Listings(self.store, salt=self.feeds.salt, page_size=settings.page_size,
-                                 max_age=settings.feed_max_age)
+                                 max_age=settings.feed_max_age, tz=settings.tz)
         self.websub = WebSub(self.store, settings.websub_hubs, self.feed_urls)
         self.shares = ShareLinks(self)
 
@@ -137,13 +143,16 @@ class Syndicate:
         for path in files:
             report.files += 1
             try:
-                parsed.append(read_post_file(path, tz=self.tz))
+                parsed.append(self.admit(read_post_file(path, tz=self.tz)))
             except InvalidPost as error:
                 report.fail(error.origin or str(path), str(error.args[0]))
             if progress:
                 progress(path)
         for result in self.save(parsed):
-            report.add(result)
+            if result.outcome is Outcome.FAILED and result.error:
+                report.fail(result.origin or result.post_id, result.error)
+            else:
+                report.add(result)
         return report
 
     @staticmethod
@@ -154,12 +163,20 @@ class Syndicate:
             except InvalidPost as error:
                 report.fail(error.origin or str(path), str(error.args[0]))
 
+    def admit(self, item: PostInput) -> PostInput:
+        """Check a post from outside (date window, URL, tags); InvalidPost names the field."""
+        return admit(item, self.window)
+
     def save(self, items: Sequence[PostInput]) -> list[StoreResult]:
-        """Store posts; inputs naming one article are saved together, so the last one wins."""
+        """Store posts; inputs naming one article are saved together, so the last one wins.
+
+        Every input passes ``admit`` first: one that fails gets a FAILED result with the
+        reason, and the others are stored.
+        """
+        admitted, results = self._admitted(items)
         groups: dict[str, list[PostInput]] = {}
-        for item in self._resolve_categories(items):
+        for item in self._resolve_categories(admitted):
             groups.setdefault(article_key(item.id), []).append(item)
-        results: list[StoreResult] = []
         batch: list[PostInput] = []
         for group in groups.values():
             batch.extend(group)
@@ -181,6 +198,16 @@ class Syndicate:
                 if attempt == SAVE_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    def _admitted(self, items: Sequence[PostInput]) -> tuple[list[PostInput], list[StoreResult]]:
+        admitted, refused = [], []
+        for item in items:
+            try:
+                admitted.append(self.admit(item))
+            except InvalidPost as error:
+                refused.append(StoreResult(Outcome.FAILED, item.id, item.origin,
+                                           error=str(error.args[0])))
+        return admitted, refused
 
     def _announce(self, keys: Iterable[str]) -> None:
         """After a commit that changed these feeds: ping the WebSub hubs (queued, not awaited).
@@ -294,7 +321,11 @@ class Syndicate:
         return urls.absolute(self.settings.base_url, path)
 
     def post_path(self, post: Post) -> str:
-        return urls.post_path(post, self.tz)
+        try:
+            return urls.post_path(post, self.tz)
+        except (OverflowError, ValueError):
+            # A date stored before ingest checked dates: the post has no page to link to.
+            raise PostNotFound(f"这篇文章无法显示：{post.id}") from None
 
     def post_url(self, post: Post) -> str:
         return self.url(self.post_path(post))
@@ -307,7 +338,16 @@ class Syndicate:
         order, read from the store in batches."""
         rows = self.store.gone_link_rows() if deleted else self.store.post_link_rows()
         for post_id, slug, published, code in rows:
-            yield PostLink(post_id, urls.permalink(slug, published, post_id, self.tz), code)
+            try:
+                reason = slug_problem(slug)
+                path = urls.permalink(slug, published, post_id, self.tz)
+            except (OverflowError, ValueError, TypeError, AttributeError) as error:
+                reason = f"no permalink: {error}"
+            if reason:
+                # A row stored before ingest checked dates and slugs must not stop an export.
+                log.warning("skipped stored post %r: %s", post_id, reason)
+                continue
+            yield PostLink(post_id, path, code)
 
     # -- feeds -----------------------------------------------------------------------
 

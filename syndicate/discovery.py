@@ -10,6 +10,7 @@ the web layer serves these through the same conditional ``answer()``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from xml.sax.saxutils import escape
 from . import urls
 from .errors import NotFound
 from .model import EPOCH, SITE_FEED, FeedFormat, FeedState, PostRef, feed_key
+from .showable import showable, slug_problem
 from .text import xml_safe
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .core import Syndicate
@@ -185,10 +189,19 @@ class Discovery:
         return entries
 
     def _post_urls(self, links: list[tuple[str, str, datetime, datetime]]) -> list[str]:
-        """``<url>`` entries of posts given as (id, category, published, updated)."""
+        """``<url>`` entries of posts given as (id, category, published, updated); a stored
+        row no URL can be made of is skipped and logged."""
         base, tz = self.core.settings.base_url.rstrip("/"), self.core.tz
-        return [_url(base + urls.permalink(category, published, post_id, tz), updated)
-                for post_id, category, published, updated in links]
+        entries = []
+        for post_id, category, published, updated in links:
+            try:
+                if (reason := slug_problem(category)) is not None:
+                    raise ValueError(reason)
+                entries.append(_url(base + urls.permalink(category, published, post_id, tz),
+                                    updated))
+            except (OverflowError, ValueError, TypeError, AttributeError) as error:
+                log.warning("skipped stored post %r in a sitemap: %s", post_id, error)
+        return entries
 
     def _post_url(self, ref: PostRef) -> str:
         return self.core.url(urls.permalink(ref.category, ref.published, ref.id, self.core.tz))
@@ -205,7 +218,7 @@ class Discovery:
     def _news(self, start: datetime) -> bytes:
         root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
         site = self.core.settings.site_title
-        for ref in self.core.store.refs_published_since(start, NEWS_LIMIT):
+        for ref in showable(self.core.store.refs_published_since(start, NEWS_LIMIT), self.core.tz):
             url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
             ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = self._post_url(ref)
             news = ET.SubElement(url, f"{{{NEWS_NS}}}news")

@@ -31,6 +31,7 @@ from .cache import RenderCache, Rendered
 from .errors import CategoryNotFound, InvalidInput
 from .feeds import FeedEntry, FeedSpec, build_feed, feed_id, media_type
 from .model import EPOCH, FeedFormat, FeedState, Post, feed_key
+from .showable import showable
 
 if TYPE_CHECKING:
     from .core import FeedRequest, Syndicate
@@ -332,5 +333,5 @@ class FeedView:
             links=links,
             archive=doc.page is not None and doc.page <= doc.state.last_seq // self.archive_size,
         )
-        entries = [FeedEntry(post=p, url=core.post_url(p)) for p in posts]
+        entries = [FeedEntry(post=p, url=core.post_url(p)) for p in showable(posts, core.tz)]
         return build_feed(spec, entries, request.fmt)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from . import urls
 from .errors import CategoryNotFound
 from .model import EPOCH, SITE_FEED, Category, FeedState, PostRef, feed_key
+from .showable import showable
 from .text import slugify_name
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ class IndexGroup:
 class Listings:
     """Validators and data of the HTML listings over one Store."""
 
-    def __init__(self, store: Store, *, salt: str, page_size: int, max_age: int) -> None:
+    def __init__(self, store: Store, *, salt: str, page_size: int, max_age: int,
+                 tz: ZoneInfo) -> None:
         self.store = store
+        self.tz = tz
         self.salt = salt
         self.page_size = page_size
         self.max_age = max_age
@@ -106,12 +109,14 @@ class Listings:
 
     def latest(self) -> list[tuple[PostRef, Category]]:
         """The newest posts of the whole site, each with its category."""
-        return self.store.latest_refs(HOME_LATEST)
+        found = self.store.latest_refs(HOME_LATEST)
+        keep = {id(ref) for ref in showable([ref for ref, _ in found], self.tz)}
+        return [(ref, category) for ref, category in found if id(ref) in keep]
 
     def active(self) -> list[ActiveCategory]:
         """The busiest categories of the day before the newest post, with their newest posts."""
-        return [ActiveCategory(category, recent,
-                               self.store.category_refs(category.slug, HOME_ACTIVE_POSTS))
+        return [ActiveCategory(category, recent, showable(
+                    self.store.category_refs(category.slug, HOME_ACTIVE_POSTS), self.tz))
                 for category, recent in self.store.active_categories(HOME_ACTIVE)]
 
     def index(self) -> list[IndexGroup]:
@@ -136,8 +141,10 @@ class Listings:
             raise CategoryNotFound(f"没有这一页：第 {listing.page} 页（共 {pages} 页）")
         offset = (listing.page - 1) * self.page_size
         if is_category:
-            return self.store.category_refs(listing.key, self.page_size, offset), pages
-        return self.store.tag_refs(listing.key, self.page_size, offset), pages
+            found = self.store.category_refs(listing.key, self.page_size, offset)
+        else:
+            found = self.store.tag_refs(listing.key, self.page_size, offset)
+        return showable(found, self.tz), pages
 
 
 def ref_path(ref: PostRef, tz: ZoneInfo) -> str:

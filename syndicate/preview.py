@@ -24,7 +24,8 @@ LANGUAGE = "zh-CN"
 
 #: An attribution line that is not in the ``em_media`` footer form (``summarize`` drops
 #: that one), so it cannot end up in a preview either; it may span inline markup.
-_LOOSE_ATTRIBUTION_RE = re.compile(r"[（(]\s*文章来源\s*[：:][^）)]*[）)]")
+#: Its text stops at the next such line, so each candidate scans its own stretch only.
+_LOOSE_ATTRIBUTION_RE = re.compile(r"[（(]\s*文章来源\s*[：:](?:[^）)（(]|[（(](?!\s*文章来源))*[）)]")
 #: The first image's src; bodies are nh3 output, so attribute values are double-quoted.
 _IMG_SRC_RE = re.compile(r'<img\b[^>]*?\ssrc="([^"]+)"', re.IGNORECASE)
 

@@ -12,11 +12,14 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .networks import DEFAULT_INTERNAL_NETWORKS, Network, parse_networks
+from .sources import parse_duration
 
 PREFIX = "SYNDICATE_"
 
@@ -105,6 +108,15 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("FETCH_MAX_BYTES", 10 * 1024 * 1024,
             "Largest upstream response read, in bytes; a larger one is recorded as a failure.",
             _positive_int),
+    Setting("FETCH_INTERNAL_NETWORKS", DEFAULT_INTERNAL_NETWORKS,
+            "Comma-separated CIDRs an upstream may never redirect or resolve into (checked on "
+            "every resolved address of every hop, IPv4-mapped IPv6 included). A source whose "
+            "configured URL resolves inside them may stay inside. Setting it replaces the "
+            "default: loopback, private, link-local, unique-local, CGNAT and the other IANA "
+            "special-purpose ranges.", parse_networks),
+    Setting("FETCH_LEASE", 120,
+            "Seconds a worker's claim on a source lasts (renewed while it works on it); a "
+            "worker that dies holding one loses it after this long.", _positive_int),
     Setting("API_MAX_BYTES", 1024 * 1024,
             "Largest request body the publish API accepts, in bytes (larger: 413).", _positive_int),
     Setting("REDIS_URL", None, "Optional Redis URL for a cache shared by several workers or machines."),
@@ -112,6 +124,10 @@ REGISTRY: tuple[Setting, ...] = (
             "Count share link clicks and link-preview fetches per day (no IP address or user "
             "agent is stored; DNT and Sec-GPC are honoured). Off: nothing is counted.", _flag),
     Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
+    Setting("FUTURE_LEAD", timedelta(days=2),
+            "How far in the future a post's publish date may lie (`30m`, `6h`, `2d`): an item "
+            "dated later, or before 1990-01-01, is refused with a reason naming the date field.",
+            parse_duration),
 )
 
 _BY_NAME = {setting.name: setting for setting in REGISTRY}
@@ -136,9 +152,12 @@ class Settings:
     fetch_concurrency: int
     fetch_timeout: int
     fetch_max_bytes: int
+    fetch_internal_networks: tuple[Network, ...]
+    fetch_lease: int
     api_max_bytes: int
     archive_size: int
     share_counting: bool
+    future_lead: timedelta
 
     @property
     def tz(self) -> ZoneInfo:
@@ -189,11 +208,12 @@ def load_settings(
                 label = PREFIX + name if where == "environment" else name
                 raise ConfigError(f"Setting {label} ({where}): {error}") from error
     # Each setting is the Settings field of the same name in lower case; three need a
-    # value derived from the instance folder when unset.
+    # value derived from the instance folder when unset, and the default networks parsing.
     fields = {setting.name.lower(): values[setting.name] for setting in REGISTRY}
     fields["database_url"] = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
     fields["sources"] = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
     fields["redis_url"] = values["REDIS_URL"] or None
+    fields["fetch_internal_networks"] = parse_networks(values["FETCH_INTERNAL_NETWORKS"])
     return Settings(instance_path=instance_path, **fields)
 
 
@@ -201,7 +221,7 @@ def settings_table() -> str:
     """Return the settings as a Markdown table (for the README)."""
     rows = ["| variable | default | what |", "|---|---|---|"]
     for s in REGISTRY:
-        default = "(see text)" if s.default is None else (", ".join(s.default) if isinstance(s.default, tuple) else s.default)
+        default = "(see text)" if s.default is None else _shown(s.default)
         rows.append(f"| `{PREFIX}{s.name}` | `{default or '(none)'}` | {s.help} |")
     return "\n".join(rows)
 
@@ -211,3 +231,13 @@ def is_set(name: str, instance_path: Path, environ: Mapping[str, str] | None = N
     its value), as opposed to left at its default."""
     environ = os.environ if environ is None else environ
     return bool(environ.get(PREFIX + name)) or name in _read_instance_file(instance_path)
+
+
+def _shown(default: Any) -> str:
+    """A default as the README shows it (tuples joined, durations in days or seconds)."""
+    if isinstance(default, tuple):
+        return ", ".join(default)
+    if isinstance(default, timedelta):
+        days, rest = divmod(int(default.total_seconds()), 86400)
+        return f"{days}d" if not rest else f"{int(default.total_seconds())}s"
+    return str(default)

@@ -132,8 +132,13 @@ class ShareLinks:
         if found is None:
             if len(self._paths) > 50_000:
                 self._paths.clear()
-            found = self._paths[target] = urls.permalink(
-                target.category, target.published, target.post_id, self.core.tz)
+            try:
+                found = urls.permalink(target.category, target.published, target.post_id,
+                                       self.core.tz)
+            except (OverflowError, ValueError):
+                # A date stored before ingest checked dates: there is no page to send to.
+                raise PostNotFound(f"这篇文章无法显示：{target.post_id}") from None
+            self._paths[target] = found
         return found
 
     def location(self, target: ShareTarget, query_string: str = "") -> str:

@@ -10,8 +10,11 @@ import html as _html
 import re
 import unicodedata
 from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
 
 import nh3
+
+from .markup import CENTER_CLASS, OBSOLETE, bound_nesting, normalize
 
 # --- slugs -------------------------------------------------------------------------
 
@@ -66,6 +69,41 @@ def xml_safe(text: str) -> str:
     return _XML_ILLEGAL_RE.sub("", text)
 
 
+# --- URLs from outside ------------------------------------------------------------
+
+WEB_SCHEMES = frozenset({"http", "https"})
+#: Longer URLs are dropped: no browser or feed reader needs more, and they bloat every page.
+MAX_URL = 4096
+# C0 and C1 controls, DEL, whitespace of any kind, lone surrogates: a browser strips or
+# skips some of these (a tab inside "java\tscript:"), so a URL holding one is refused.
+_URL_REFUSED_RE = re.compile(r"[\x00-\x20\x7f-\x9f\s\ud800-\udfff]")
+
+
+def joined_web_url(base: str, value: str) -> str | None:
+    """Resolve ``value`` against ``base``; the result if it is an absolute http(s) URL."""
+    try:
+        return web_url(urljoin(base, value))
+    except ValueError:  # urljoin refuses some malformed hosts ("http://[::1")
+        return None
+
+
+def web_url(value: object) -> str | None:
+    """Return ``value`` when it is an absolute http(s) URL with a host, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > MAX_URL or _URL_REFUSED_RE.search(text):
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        return None
+    return text
+
+
 # --- attribution -------------------------------------------------------------------
 
 _NEWS_SUFFIX = "新闻"
@@ -87,7 +125,7 @@ def media_from_tag(tag: str) -> str | None:
 
 
 def _attribution(footer_inner_html: str) -> str | None:
-    match = _ATTRIBUTION_RE.match(html_to_text(footer_inner_html))
+    match = _ATTRIBUTION_RE.match(_plain(footer_inner_html))
     return (match.group(1) or None) if match else None
 
 
@@ -131,14 +169,15 @@ def ensure_footer(html: str, media: str | None) -> str:
 # --- sanitising --------------------------------------------------------------------
 
 _TAGS = frozenset({
-    "p", "br", "hr", "a", "img", "center", "div", "span", "strong", "em", "b", "i", "u",
+    "p", "br", "hr", "a", "img", "div", "span", "strong", "em", "b", "i", "u", "abbr",
     "s", "sub", "sup", "small", "blockquote", "ul", "ol", "li", "dl", "dt", "dd",
     "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "figure", "figcaption",
     "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td",
 })
 _ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "width", "height", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "width", "height", "title", "loading", "referrerpolicy"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},
     "ol": {"start"},
@@ -148,7 +187,7 @@ _CLEANER_OPTIONS: dict[str, object] = {
     # Content of these is code or a fallback, never article text.
     "clean_content_tags": {"script", "style", "iframe", "object", "embed", "noscript", "template"},
     "attributes": _ATTRIBUTES,
-    "allowed_classes": {"p": {"em_media"}},
+    "allowed_classes": {"p": {"em_media"}, "div": {CENTER_CLASS}},
     "strip_comments": True,
     # target= is stripped, so links cannot open a window that needs rel=noopener.
     "link_rel": None,
@@ -156,68 +195,45 @@ _CLEANER_OPTIONS: dict[str, object] = {
 }
 _CLEANER = nh3.Cleaner(**_CLEANER_OPTIONS)  # type: ignore[arg-type]
 
-# Elements hidden with an inline display:none (the corpus has spacer paragraphs such as
-# <p style="display:none;height:1px;overflow:hidden;"><br /></p>). A regex and string
-# search are enough because this runs before the real sanitiser and only decides what to
-# drop: an element is removed only when its opening tag holds the style and its closing
-# tag comes before any nested element of the same name; anything less clear is left to
-# nh3, which strips the style, so the worst case is a harmless element shown.
-_DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none")  # a literal prefix: a fast scan
-_DISPLAY_NONE_ANY_CASE_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
-_HIDDEN_STYLE_RE = re.compile(
-    r"\sstyle\s*=\s*(?:\"[^\"]*?display\s*:\s*none[^\"]*\"|'[^']*?display\s*:\s*none[^']*')",
-    re.IGNORECASE,
-)
-_TAG_NAME_RE = re.compile(r"<([a-z][a-z0-9]*)\b", re.IGNORECASE)
-_VOID_TAGS = frozenset({"img", "br", "hr", "input", "wbr", "source", "area", "col", "embed"})
+# Ingest cleans once with a wider allowlist, then normalize() works on nh3's tree as it
+# serialised it: style stays so that hidden elements (the corpus has spacer paragraphs
+# <p style="display:none;height:1px;overflow:hidden;"><br /></p>) can be dropped whole,
+# obsolete elements stay so that they can be replaced, and these structural elements stay
+# so that a hidden one is seen; normalize() then unwraps them and removes every style.
+_UNWRAPPED = frozenset({"section", "article", "header", "footer", "nav", "aside", "main",
+                        "address", "label", "mark", "q", "cite", "ins", "del", "kbd", "var"})
+_INGEST_CLEANER = nh3.Cleaner(**{  # type: ignore[arg-type]
+    **_CLEANER_OPTIONS,
+    "tags": set(_TAGS | _UNWRAPPED | OBSOLETE.keys()),
+    "attributes": {**_ATTRIBUTES, "acronym": {"title"}, "*": {"style"}},
+})
 
 
-@lru_cache(maxsize=64)
-def _element_bounds(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    return re.compile(rf"<{name}\b", re.IGNORECASE), re.compile(rf"</{name}\s*>", re.IGNORECASE)
-
-
-def _hidden_span(html: str, hint: re.Match[str]) -> tuple[int, int] | None:
-    """Return where the element whose style holds this display:none starts and ends."""
-    start = html.rfind("<", 0, hint.start())
-    open_end = html.find(">", hint.end())
-    tag = _TAG_NAME_RE.match(html, start) if start >= 0 and open_end >= 0 else None
-    if tag is None or html.find(">", start, hint.start()) != -1:
-        return None  # the text is not inside an opening tag
-    if not _HIDDEN_STYLE_RE.search(html, start, open_end + 1):
-        return None  # inside a tag, but not in its style attribute
-    name = tag.group(1).lower()
-    if name in _VOID_TAGS:
-        return start, open_end + 1
-    opener, closer = _element_bounds(name)
-    close = closer.search(html, open_end)
-    if close is None or opener.search(html, open_end, close.start()):
-        return None
-    return start, close.end()
-
-
-def _drop_hidden(html: str) -> str:
-    hints = _DISPLAY_NONE_RE
-    if "DISPLAY" in html or "Display" in html:
-        hints = _DISPLAY_NONE_ANY_CASE_RE
-    elif "display" not in html:
-        return html
-    parts: list[str] = []
-    kept = 0
-    for hint in hints.finditer(html):
-        span = _hidden_span(html, hint) if hint.start() >= kept else None
-        if span is not None:
-            parts.append(html[kept : span[0]])
-            kept = span[1]
-    if not parts:
-        return html
-    parts.append(html[kept:])
-    return "".join(parts)
+def clean_stored(html: str) -> str:
+    """Sanitise a stored body again before a page shows it (rows older than today's rules)."""
+    return _clean_xml_safe(html)
 
 
 def sanitize_html(html: str) -> str:
-    """Return article HTML with scripts, handlers, unsafe URLs and hidden elements removed."""
-    return xml_safe(_clean(_CLEANER, _drop_hidden(html)))
+    """Return article HTML sanitised and normalised, in linear time.
+
+    Scripts, handlers, unsafe URLs and hidden elements are removed; obsolete elements
+    become their modern equivalent or are unwrapped; images get ``alt`` (empty when they
+    had none), ``loading="lazy"`` and ``referrerpolicy="no-referrer"``.
+    """
+    if "\r" in html:  # what the HTML parser does first; a run of lone CRs parses slowly
+        html = html.replace("\r\n", "\n").replace("\r", "\n")
+    clean = normalize(_clean(_INGEST_CLEANER, bound_nesting(xml_safe(html))), drop=_UNWRAPPED)
+    safe = xml_safe(clean)
+    # Removing a character nh3 kept can join a scheme it did not recognise ("j\x01avascript:"
+    # becomes "javascript:"): clean what is left once more, which then has nothing to remove.
+    return clean if safe == clean else _clean(_CLEANER, safe)
+
+
+def _clean_xml_safe(html: str) -> str:
+    clean = _clean(_CLEANER, html)
+    safe = xml_safe(clean)
+    return clean if safe == clean else _clean(_CLEANER, safe)
 
 
 def _clean(cleaner: nh3.Cleaner, html: str) -> str:
@@ -249,12 +265,12 @@ def absolutize(html: str, base_url: str) -> str:
     """
     if not _RELATIVE_URL_RE.search(html):
         return html
-    return _clean(_absolutizer(base_url), html)
+    # Bounded again: a stored body may hold a long run of &amp; that nh3 reads slowly.
+    return _clean(_absolutizer(base_url), bound_nesting(html))
 
 
 # --- plain text --------------------------------------------------------------------
 
-_CODE_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.DOTALL | re.IGNORECASE)
 #: The rest of a tag after its name: attributes (quoted values may hold > or <) and >.
 _TAG_REST = r"""\b(?:[^<>"']++|"[^"]*+"|'[^']*+')*+>"""
 # Case-sensitive on purpose: re.I makes this alternation four times slower, and the HTML
@@ -275,16 +291,24 @@ ELLIPSIS = "…"
 _PREFIX_CHARS = 1024
 
 
-def _text_with_breaks(html: str) -> str:
-    text = _CODE_RE.sub("", html)
-    text = _BLOCK_TAG_RE.sub("\n", text)
+def _text_with_breaks(clean: str) -> str:
+    """Return the text of sanitised HTML, a line break for each block tag."""
+    text = _BLOCK_TAG_RE.sub("\n", clean)
     text = _TAG_RE.sub("", _CELL_TAG_RE.sub(" ", text))
     return _html.unescape(text)
 
 
 def html_to_text(html: str) -> str:
-    """Return the plain text of an HTML fragment, entities unescaped, whitespace collapsed."""
-    return " ".join(_text_with_breaks(html).split())
+    """Return the plain text of an HTML fragment, entities unescaped, whitespace collapsed.
+
+    The fragment is sanitised first (its scripts and hidden elements have no text), and
+    the text is taken from nh3's serialisation, which the patterns below read linearly.
+    """
+    return _plain(sanitize_html(html))
+
+
+def _plain(clean: str) -> str:
+    return " ".join(_text_with_breaks(clean).split())
 
 
 def _head_text(html: str, enough: int) -> str:
@@ -295,12 +319,12 @@ def _head_text(html: str, enough: int) -> str:
         cut = head.rfind("<")
         if head.find(">", cut) == -1:  # do not leave half a tag behind
             head = head[:cut]
-        text = html_to_text(head)
+        text = _plain(head)
         # The last characters may be half an entity: keep a margin after them.
         if len(text) > enough + 16:
             return text
         size *= 4
-    return html_to_text(html)
+    return _plain(html)
 
 
 def _lines(html: str) -> list[str]:

@@ -92,7 +92,8 @@ def test_a_phone_copies_scans_and_follows_the_short_link(site: str, browser: Any
     box = button.bounding_box()
     assert box and box["height"] >= 44  # a thumb can hit it
     button.tap()
-    page.wait_for_function("document.getElementById('share-copy').textContent === '已复制'")
+    # A function, not an expression: Playwright evals expressions, which the page's CSP forbids.
+    page.wait_for_function("() => document.getElementById('share-copy').textContent === '已复制'")
     assert page.evaluate("navigator.clipboard.readText()") == short
 
     assert scan_qr(page) == [short]

@@ -123,7 +123,8 @@ def test_sanitize_keeps_article_markup_and_the_footer_class() -> None:
         '<p class="em_media keytip">（文章来源：财联社）</p><p class="keytip"><strong>要点</strong></p>'
     )
     clean = sanitize_html(html)
-    assert '<img src="https://img.example.com/a.jpg" alt="图" width="552">' in clean
+    assert ('<div class="align-center"><img src="https://img.example.com/a.jpg" alt="图" width="552"'
+            ' loading="lazy" referrerpolicy="no-referrer"></div>') in clean
     assert '<p class="em_media">（文章来源：财联社）</p>' in clean
     assert "<p><strong>要点</strong></p>" in clean
 

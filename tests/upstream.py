@@ -13,6 +13,8 @@ from pytest_httpserver import HTTPServer
 
 from syndicate.core import Syndicate
 from syndicate.ingest.poll import FetchPolicy, HttpClient, Poller
+from syndicate.ingest.transport import NetworkPolicy
+from syndicate.networks import parse_networks
 from syndicate.settings import load_settings
 from syndicate.sources import Source, parse_sources
 
@@ -50,8 +52,13 @@ def sources(*tables: dict[str, Any]) -> list[Source]:
     return parse_sources({"source": list(tables)}, "test sources")
 
 
+#: What the tests call the internal network: the stubs on 127.0.0.1 stand for public sites.
+TEST_INTERNAL = NetworkPolicy(parse_networks("127.0.0.2/32"))
+
+
 def client(**limits: Any) -> HttpClient:
-    values = {"connect_timeout": 2.0, "read_timeout": 2.0, "deadline": 5.0, "max_bytes": 200_000}
+    values = {"connect_timeout": 2.0, "read_timeout": 2.0, "deadline": 5.0, "max_bytes": 200_000,
+              "network": TEST_INTERNAL}
     values.update(limits)
     return HttpClient(FetchPolicy("syndicate-test/1 (+https://news.example.com)", **values))
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 
 from ..errors import InvalidPost, UpstreamError
+from ..text import joined_web_url, web_url
 from .charset import decode, xml_as_utf8
 from .post import Item, Page, fingerprint, parse_datetime, stable_id, text_to_html
 
@@ -91,6 +92,7 @@ def read_xml_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) -
 
 
 def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
+    # The link as sent names the item (ids never change); only an http(s) one is kept as its URL.
     link = entry.get("link") or None
     guid = entry.get("id") or None
     content = _content(entry)
@@ -109,7 +111,7 @@ def _xml_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         media=None,
         html=content or summary,
         summary=summary if content and summary != content else "",
-        url=link,
+        url=web_url(link),
     )
 
 
@@ -127,7 +129,12 @@ def _content(entry: Any) -> str:
 
 def _struct_time(value: Any) -> datetime | None:
     # feedparser gives UTC struct_time values.
-    return datetime.fromtimestamp(calendar.timegm(value), UTC) if value else None
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidPost("published date is out of range", field="published") from None
 
 
 # --- JSON Feed -----------------------------------------------------------------------
@@ -155,7 +162,8 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         raise InvalidPost("not a JSON object", field="item")
     guid = _text(entry.get("id")) or None
     link = entry.get("url") or entry.get("external_url") or None
-    link = urljoin(url, str(link)) if link else None
+    web_link = joined_web_url(url, link) if isinstance(link, str) else None
+    link = _joined(url, str(link)) if link else None
     html = _text(entry.get("content_html"))
     if not html and entry.get("content_text"):
         html = text_to_html(_text(entry.get("content_text")))
@@ -171,12 +179,19 @@ def _json_item(entry: Any, url: str, tz: ZoneInfo) -> Item:
         media=None,
         html=html or text_to_html(_text(entry.get("summary"))),
         summary=_text(entry.get("summary")),
-        url=link,
+        url=web_link,
     )
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
+
+
+def _joined(base: str, link: str) -> str:
+    try:
+        return urljoin(base, link)
+    except ValueError:  # a malformed host ("http://[::1"): the text still names the item
+        return link
 
 
 def _scope(url: str) -> str:

@@ -171,6 +171,9 @@ def _load_front_matter(front: str) -> dict[str, Any]:
     except yaml.YAMLError as error:
         reason = " ".join(str(error).split())
         raise _Problem(f"front matter is not valid YAML: {reason}", "front matter") from None
+    except UnicodeEncodeError as error:  # a lone surrogate: text given as str, not from a file
+        raise _Problem(f"front matter holds a lone surrogate at character {error.start}",
+                       "front matter") from None
     if meta is None or meta == "":
         return {}
     if not isinstance(meta, dict):
@@ -186,7 +189,7 @@ def _load_front_matter(front: str) -> dict[str, Any]:
 # test checks on every sample file.
 _SIMPLE_LINE_RE = re.compile(
     r"([A-Za-z_][A-Za-z0-9_-]*):"
-    r"(?:[ ]+(?:\"([^\"\\]*)\"|'([^']*)'|([^-?:,\[\]{}#&*!|>'\"%@`\s](?:[^#:\t]|:(?=\S))*)))?"
+    r"(?:[ ]+(?:\"([^\"\\]*)\"|'([^']*)'|([^-?:,\[\]{}#&*!|>'\"%@`\s](?:[^#:\t]|:(?=\S))*+)))?"
     r"[ ]*"
 )
 # Characters YAML refuses: such a front matter goes to yaml.load for its error message.
@@ -259,7 +262,10 @@ def _offset(text: str) -> timezone:
         return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:  # timezone() would raise ValueError and stop the import
+        raise _Problem(f"date offset {text!r} is not a UTC offset such as +0800", "date")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def _published(value: Any, name: _FileName, tz: ZoneInfo) -> datetime:
@@ -305,7 +311,10 @@ _URL_TEXT = r"(?:[^()\n]|\([^()\n]*\))*+"
 _OLD_SITE = rf"(?:https?:)?//finews\.(?:withounder\.com|zning\.me|zning\.xyz)(?:/{_URL_TEXT})?"
 _RELATIVE = rf"(?![a-z][a-z0-9+.-]*:|//){_URL_TEXT}"
 _BACK_LINK = rf"\[返回[^\]\n]*\]\((?:{_OLD_SITE}|{_RELATIVE})\)"
-_BACK_LINK_LINE_RE = re.compile(rf"\s*{_BACK_LINK}(?:\s*[｜|]?\s*{_BACK_LINK})*\s*", re.IGNORECASE)
+# Possessive: the spaces around a separator can be split only one way, so a long run of
+# them is read once (a greedy run here backtracked quadratically).
+_BACK_LINK_LINE_RE = re.compile(rf"\s*+{_BACK_LINK}(?:\s*+[｜|]?\s*+{_BACK_LINK})*+\s*+",
+                                re.IGNORECASE)
 _AUTOLINK_LINE_RE = re.compile(r"\s*<((?:https?:)?//[^<>\s\x00-\x1f]*)?>\s*", re.IGNORECASE)
 _SHARE_CODE_RE = re.compile(r"NewsShare\.html\?infoCode=((?:NW)?\d{18})\b")
 

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 from ..errors import InvalidPost, UpstreamError
 from ..sources import Source
+from ..text import joined_web_url
 from .charset import decode
 from .feed import looks_like_html_page
 from .post import Item, Page, dig, fingerprint, parse_datetime, stable_id, text_to_html
 
 #: A JSONP wrapper ``callback({...});`` some news APIs answer with.
-_JSONP_RE = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*$", re.DOTALL)
+_JSONP_RE = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*(?:;\s*)?$", re.DOTALL)
 
 
 def load_json(data: bytes, charset: str | None) -> Any:
@@ -62,17 +63,18 @@ def _item(record: Any, source: Source, scope: str, tz: ZoneInfo) -> Item:
         raise InvalidPost(f"no id at {source.field_map['id']!r}", field="id")
     date = values.get("date")
     summary = _text(values.get("summary"))
+    link = _text(values.get("url"))
+    url = joined_web_url(source.url, link) if link else None
     return Item(
         key=code,
         fingerprint=fingerprint(sorted((k, _text(v)) for k, v in values.items())),
-        id=stable_id(code, _text(values.get("guid")) or None, _text(values.get("url")) or None,
-                     scope),
+        id=stable_id(code, _text(values.get("guid")) or None, link or None, scope),
         title=_text(values.get("title")),
         published=parse_datetime(date, tz) if date not in (None, "") else None,
         media=_text(values.get("media")) or None,
         html=_text(values.get("html")) or text_to_html(summary),
         summary=summary,
-        url=_text(values.get("url")) or None,
+        url=url,
         detail_id=code if source.body_url else None,
     )
 

@@ -2,11 +2,13 @@
 
 ``HttpClient`` is the polite HTTP client: one requests session per thread, conditional GET
 with the stored ETag and Last-Modified, connect and read timeouts plus a deadline for the
-whole body, a size cap enforced while streaming, a User-Agent naming the service and its
-site, at most a few requests at once per host, and permanent redirects reported so the
-stored URL moves. ``Poller`` claims due sources in the database (so several workers never
-fetch one source at once), fetches, converts items by the import's rules and saves them
-through the core; detail requests are made only for new or changed items.
+whole answer, a size cap enforced while streaming, a User-Agent naming the service and its
+site, at most a few requests at once per host, and redirects followed hop by hop: http(s)
+only, never https to http, every hop's addresses checked (``transport``), permanent ones
+reported so the stored URL moves once several polls in a row agree. ``Poller`` claims due
+sources in the database (so several workers never fetch one source at once), fetches,
+converts items by the import's rules and saves them through the core; detail requests are
+made only for new or changed items.
 """
 
 from __future__ import annotations
@@ -25,20 +27,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from werkzeug.http import parse_cache_control_header, parse_date, parse_options_header
 
 from .. import __version__
 from ..errors import InvalidPost, StorageError, UpstreamError
 from ..model import Outcome, PostInput, StoreResult, article_key
+from ..redact import redact
 from ..sources import Source, SourceKind
 from ..store.sources import PollRecord, SourceState
 from .feed import read_feed
 from .jsonapi import detail_url, read_detail, read_list
 from .post import Item, Page, build_post
+from .transport import Deadline, Guard, GuardedAdapter, NetworkPolicy
 
 if TYPE_CHECKING:
     from ..core import Syndicate
@@ -51,6 +54,9 @@ MAX_WAIT = timedelta(hours=24)
 MAX_BACKOFF = timedelta(hours=1)
 #: How long a claim on a source lasts; renewed while detail requests go on.
 LEASE = timedelta(seconds=120)
+#: Polls in a row that must answer with the same permanent redirect before the URL moves.
+MOVE_AFTER = 3
+INTERNAL, PUBLIC = "internal", "public"
 #: Posts saved per transaction while a source's items are stored.
 SAVE_BATCH = 50
 SAVE_ATTEMPTS = 3
@@ -80,6 +86,11 @@ class FetchPolicy:
     max_bytes: int = 10 * 1024 * 1024
     per_host: int = 4
     max_redirects: int = 5
+    #: Which networks are internal and how names resolve (tests pass their own).
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    #: CA bundle to verify TLS with; default: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
+    #: certifi's (sessions ignore the environment, so these two are read here).
+    ca_bundle: str | None = None
 
 
 def user_agent(base_url: str) -> str:
@@ -112,18 +123,22 @@ class HttpClient:
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
+    def _session(self, internal: bool) -> requests.Session:
+        # One session per thread and per network rule: a kept-alive connection an internal
+        # source opened is never handed to a public one.
+        sessions: dict[bool, requests.Session] = self._local.__dict__.setdefault("sessions", {})
+        session = sessions.get(internal)
         if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.policy.per_host,
-                                  max_retries=0)
+            session = sessions[internal] = requests.Session()
+            session.trust_env = False  # no proxy from the environment: it would connect for us
+            session.verify = self.policy.ca_bundle or _environment_ca_bundle() or True
+            adapter = GuardedAdapter(Guard(self.policy.network, allow_internal=internal),
+                                     pool_connections=16, pool_maxsize=self.policy.per_host,
+                                     max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.max_redirects = self.policy.max_redirects
             session.headers.update({"User-Agent": self.policy.user_agent,
                                     "Accept-Encoding": "gzip, deflate"})
-            self._local.session = session
         return session
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
@@ -134,54 +149,85 @@ class HttpClient:
                 slot = self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
         return slot
 
+    def is_internal(self, url: str) -> bool:
+        """Whether every address of the URL's host is internal; raise UpstreamError if unresolved."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as error:
+            raise UpstreamError(f"bad port in {url}") from error
+        return self.policy.network.is_internal_host(parts.hostname or "", port)
+
     def get(self, url: str, *, accept: str, etag: str | None = None,
-            last_modified: str | None = None) -> Fetched:
-        """GET a URL; raise UpstreamError for anything but a 200 or 304 within the limits."""
+            last_modified: str | None = None, internal: bool = False) -> Fetched:
+        """GET a URL; raise UpstreamError for anything but a 200 or 304 within the limits.
+
+        Only a source configured with an internal address (``internal``) may connect to
+        one; redirects are followed here, each hop checked, all within one deadline.
+        """
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        policy = self.policy
-        with self._host_slot(url):
-            started = time.monotonic()
-            try:
-                response = self._session().get(
-                    url, headers=headers, stream=True, allow_redirects=True,
-                    timeout=(policy.connect_timeout, policy.read_timeout))
-            except requests.Timeout as error:
-                raise UpstreamError(f"timed out: {_reason(error)}") from error
-            except requests.TooManyRedirects as error:
-                raise UpstreamError(f"more than {policy.max_redirects} redirects") from error
-            except requests.RequestException as error:
-                raise UpstreamError(f"cannot fetch: {_reason(error)}") from error
+        with self._host_slot(url), Deadline(self.policy.deadline) as deadline:
+            response, moved_to = self._follow(self._session(internal), url, headers, deadline)
             with response:
-                return self._answer(response, started)
+                return self._answer(response, moved_to, deadline)
 
-    def _answer(self, response: requests.Response, started: float) -> Fetched:
+    def _follow(self, session: requests.Session, url: str, headers: dict[str, str],
+                deadline: Deadline) -> tuple[requests.Response, str | None]:
+        """Request ``url`` and follow its redirects; return the answer and a permanent move."""
+        current, permanent = url, True
+        for _hop in range(self.policy.max_redirects + 1):
+            response = self._send(session, current, headers, deadline)
+            if not response.is_redirect:
+                return response, (response.url if current != url and permanent else None)
+            permanent = permanent and response.status_code in (301, 308)
+            target = redirect_target(current, session.get_redirect_target(response) or "")
+            response.close()
+            current = target
+        raise UpstreamError(f"more than {self.policy.max_redirects} redirects")
+
+    def _send(self, session: requests.Session, url: str, headers: dict[str, str],
+              deadline: Deadline) -> requests.Response:
+        policy = self.policy
+        if deadline.expired:
+            raise UpstreamError(f"too slow: no answer within {policy.deadline:g}s")
+        try:
+            return session.get(url, headers=headers, stream=True, allow_redirects=False,
+                               timeout=(policy.connect_timeout, policy.read_timeout))
+        except requests.RequestException as error:
+            if deadline.expired:
+                raise UpstreamError(f"too slow: no answer within {policy.deadline:g}s") from error
+            if isinstance(error, requests.Timeout):
+                raise UpstreamError(f"timed out: {_reason(error)}") from error
+            raise UpstreamError(f"cannot fetch: {_reason(error)}") from error
+
+    def _answer(self, response: requests.Response, moved_to: str | None,
+                deadline: Deadline) -> Fetched:
         retry_after = _retry_after(response.headers.get("Retry-After"))
         status = response.status_code
         if status not in (200, 304):
             reason = f"HTTP {status} {response.reason or ''}".strip()
             raise UpstreamError(reason, retry_after=retry_after)
-        body = b"" if status == 304 else self._read(response, started)
+        body = b"" if status == 304 else self._read(response, deadline)
         content_type, options = parse_options_header(response.headers.get("Content-Type", ""))
-        history = response.history
-        permanent = bool(history) and all(r.status_code in (301, 308) for r in history)
         return Fetched(
-            status=status, url=response.url, moved_to=response.url if permanent else None,
+            status=status, url=response.url, moved_to=moved_to,
             etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
             content_type=content_type.lower(), charset=options.get("charset"), body=body,
             max_age=_max_age(response.headers.get("Cache-Control")), retry_after=retry_after,
         )
 
-    def _read(self, response: requests.Response, started: float) -> bytes:
+    def _read(self, response: requests.Response, deadline: Deadline) -> bytes:
         """Read the body within the size cap and the deadline, chunk by chunk."""
-        limit, deadline = self.policy.max_bytes, started + self.policy.deadline
+        limit = self.policy.max_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise UpstreamError(f"the response is too large: {int(declared)} bytes "
                                 f"(the limit is {limit})")
+        too_slow = f"too slow: the response took more than {self.policy.deadline:g}s"
         parts: list[bytes] = []
         size = 0
         try:
@@ -194,17 +240,37 @@ class HttpClient:
                 size += len(chunk)
                 if size > limit:
                     raise UpstreamError(f"the response is too large: more than {limit} bytes")
-                if time.monotonic() > deadline:
-                    raise UpstreamError(f"too slow: the body took more than "
-                                        f"{self.policy.deadline:g}s")
+                if deadline.expired:
+                    raise UpstreamError(too_slow)
                 parts.append(chunk)
-        except (requests.RequestException, OSError, ValueError) as error:
+        except UpstreamError:
+            raise
+        except Exception as error:  # requests', urllib3's protocol and decode errors, OSError
+            if deadline.expired:
+                raise UpstreamError(too_slow) from error
             raise UpstreamError(f"the response broke off: {_reason(error)}") from error
-        except Exception as error:  # urllib3's protocol and decode errors
-            if isinstance(error, UpstreamError):
-                raise
-            raise UpstreamError(f"the response broke off: {_reason(error)}") from error
+        if deadline.expired:  # the watchdog's shutdown looks like the end of the body
+            raise UpstreamError(too_slow)
         return b"".join(parts)
+
+
+def _environment_ca_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def redirect_target(current: str, location: str) -> str:
+    """The absolute URL a redirect sends to; refuse other schemes and https to http."""
+    try:
+        target = urljoin(current, location.strip())
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 (a port out of range raises here, not when connecting)
+    except ValueError as error:
+        raise UpstreamError(f"refused a redirect to {location!r}: not a valid URL") from error
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UpstreamError(f"refused a redirect to {target!r}: not an http(s) URL")
+    if urlsplit(current).scheme == "https" and parts.scheme == "http":
+        raise UpstreamError(f"refused a redirect from https to http ({target})")
+    return target
 
 
 #: The operating system's words inside urllib3's nested connection errors.
@@ -294,6 +360,20 @@ def _human(seconds: int) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def follow_move(state: SourceState, moved_to: str | None) -> tuple[str, str | None, int]:
+    """The URL to poll next and the redirect count after a poll that saw ``moved_to``.
+
+    One answer may be a mistake or an attack; only the same permanent redirect on
+    ``MOVE_AFTER`` polls in a row moves the stored URL.
+    """
+    if moved_to is None:
+        return state.url, None, 0
+    seen = state.moved_seen + 1 if state.moved_to == moved_to else 1
+    if seen >= MOVE_AFTER:
+        return moved_to, None, 0
+    return state.url, moved_to, seen
+
+
 def worker_name() -> str:
     """A name for this worker, unique across machines and restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -317,7 +397,9 @@ class Poller:
         self.core = core
         self.store = core.store
         self.sources = {source.name: source for source in sources}
-        self.client = client or HttpClient(FetchPolicy(user_agent(core.settings.base_url)))
+        self.client = client or HttpClient(FetchPolicy(
+            user_agent(core.settings.base_url),
+            network=NetworkPolicy(core.settings.fetch_internal_networks)))
         self.concurrency = concurrency
         self.worker = worker or worker_name()
         self.lease = lease
@@ -414,24 +496,28 @@ class Poller:
         try:
             record, result = _SourcePoll(self, source, state).run()
         except Exception as error:  # a bug must not stop the other sources
-            log.exception("polling %s failed", name)
+            log.exception("polling %s failed: %s", name, redact(repr(error)))
             failure = UpstreamError(f"internal error: {error!r}")
             record, result = self._failure(source, state, failure)
         finally:
             self.store.release_source(name, self.worker, record, self.clock())
         return result
 
-    def _failure(self, source: Source, state: SourceState,
-                 error: UpstreamError) -> tuple[PollRecord, PollResult]:
+    def _failure(self, source: Source, state: SourceState, error: UpstreamError,
+                 network: str | None = None) -> tuple[PollRecord, PollResult]:
         failures = state.failures + 1
         base = source.every * 2 ** min(failures - 1, 16)
         delay = min(base, max(source.every, MAX_BACKOFF))
         if error.retry_after:
             delay = max(delay, min(timedelta(seconds=error.retry_after), MAX_WAIT))
         next_poll = self.clock() + self._jitter(delay)
+        message = redact(str(error))
+        # A failed poll says nothing about a redirect: its count stays as it was.
         record = PollRecord(url=state.url, etag=state.etag, last_modified=state.last_modified,
-                            next_poll=next_poll, status=None, failures=failures, error=str(error))
-        return record, PollResult(source.name, Status.FAILED, error=str(error), next_poll=next_poll)
+                            next_poll=next_poll, status=None, failures=failures, error=message,
+                            moved_to=state.moved_to, moved_seen=state.moved_seen,
+                            network=network)
+        return record, PollResult(source.name, Status.FAILED, error=message, next_poll=next_poll)
 
     def _schedule(self, source: Source, fetched: Fetched) -> datetime:
         delay = source.every
@@ -452,19 +538,25 @@ class _SourcePoll:
         self.poller, self.source, self.state = poller, source, state
         self.client = poller.client
         self.claimed_until = poller.clock() + poller.lease
+        self.internal = False
 
     def run(self) -> tuple[PollRecord, PollResult]:
         source, state, poller = self.source, self.state, self.poller
         accept = FEED_ACCEPT if source.kind is SourceKind.FEED else JSON_ACCEPT
+        network: str | None = None
         try:
+            network = self.network()
+            self.internal = network == INTERNAL
             fetched = self.client.get(state.url, accept=accept, etag=state.etag,
-                                      last_modified=state.last_modified)
+                                      last_modified=state.last_modified, internal=self.internal)
             result = PollResult(source.name, Status.NOT_MODIFIED, http_status=fetched.status)
             if fetched.status == 200:
                 result.status = Status.OK
                 self.store_page(self.read(fetched), result)
         except UpstreamError as error:
-            return poller._failure(source, state, error)
+            # Once classified, the source keeps its network even when this poll failed.
+            return poller._failure(source, state, error,
+                                   network if state.network is None else None)
         stopped = result.incomplete and poller.stop.is_set()
         result.next_poll = poller.clock() if stopped else poller._schedule(source, fetched)
         if result.incomplete:
@@ -475,12 +567,20 @@ class _SourcePoll:
             last_modified = fetched.last_modified or state.last_modified
         else:
             etag, last_modified = fetched.etag, fetched.last_modified
+        url, moved_to, moved_seen = follow_move(state, fetched.moved_to)
         record = PollRecord(
-            url=fetched.moved_to or state.url, etag=etag, last_modified=last_modified,
+            url=url, etag=etag, last_modified=last_modified,
             next_poll=result.next_poll, status=fetched.status, failures=0,
-            new=result.new, updated=result.updated,
+            new=result.new, updated=result.updated, moved_to=moved_to, moved_seen=moved_seen,
+            network=network if state.network is None else None,
         )
         return record, result
+
+    def network(self) -> str:
+        """Whether the source is internal: decided once, from its configured URL."""
+        if self.state.network in (INTERNAL, PUBLIC):
+            return self.state.network
+        return INTERNAL if self.client.is_internal(self.state.config_url) else PUBLIC
 
     def read(self, fetched: Fetched) -> Page:
         tz = self.poller.core.tz
@@ -518,19 +618,19 @@ class _SourcePoll:
                 self.renew()
                 result.details += 1
                 fetched = self.client.get(detail_url(self.source, item.detail_id),
-                                          accept=JSON_ACCEPT)
+                                          accept=JSON_ACCEPT, internal=self.internal)
                 html = read_detail(fetched.body, charset=fetched.charset, source=self.source)
-            return build_post(
+            return self.poller.core.admit(build_post(
                 post_id=item.id, title=item.title, published=self.published(item),
                 media=item.media or self.source.media or page.title or None, html=html,
                 summary=item.summary, url=item.url, category_slug=self.source.category,
                 origin=f"{self.source.name}: {item.key}",
-            )
+            ))
         except (UpstreamError, InvalidPost) as error:
             where = "detail request" if isinstance(error, UpstreamError) else "item"
             # A failed detail request is worth retrying: the next poll must get the list again.
             result.incomplete = result.incomplete or isinstance(error, UpstreamError)
-            result.item_errors.append(f"{item.key}: {where}: {error}")
+            result.item_errors.append(redact(f"{item.key}: {where}: {error}"))
             return None
 
     def published(self, item: Item) -> datetime:
@@ -545,11 +645,12 @@ class _SourcePoll:
             return
         poller = self.poller
         results = poller.save([post for _, post in batch])
-        outcomes = {article_key(r.post_id): r.outcome for r in results}
+        outcomes = {article_key(r.post_id): r for r in results}
         remembered: dict[str, tuple[str, str]] = {}
         for item, post in batch:
-            if outcomes.get(article_key(post.id)) is Outcome.FAILED:
-                result.item_errors.append(f"{item.key}: not stored")
+            stored = outcomes.get(article_key(post.id))
+            if stored is not None and stored.outcome is Outcome.FAILED:
+                result.item_errors.append(f"{item.key}: not stored: {stored.error or 'failed'}")
                 continue
             remembered[item.key] = (item.fingerprint, post.id)
         for stored in results:
@@ -578,6 +679,8 @@ def make_poller(core: Syndicate, sources: Sequence[Source],
         user_agent(settings.base_url), connect_timeout=min(10.0, settings.fetch_timeout),
         read_timeout=settings.fetch_timeout, deadline=2.0 * settings.fetch_timeout,
         max_bytes=settings.fetch_max_bytes,
+        network=NetworkPolicy(settings.fetch_internal_networks),
     )
     return Poller(core, sources, client=HttpClient(policy),
-                  concurrency=settings.fetch_concurrency, stop=stop)
+                  concurrency=settings.fetch_concurrency, stop=stop,
+                  lease=timedelta(seconds=settings.fetch_lease))

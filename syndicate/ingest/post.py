@@ -32,11 +32,16 @@ from ..text import (
 )
 
 NEWS_SUFFIX = "新闻"
+#: Longer than any way of writing a date (``Mon, 09 Mar 2026 10:23:24 +0800`` is 31).
+MAX_DATE_CHARS = 100
 #: An infoCode inside a share link or an eastmoney article URL.
 _CODE_IN_URL_RE = re.compile(
     r"infoCode=((?:NW)?\d{18})\b|eastmoney\.com/(?:[a-z]+/)*(?:\d+,)?((?:NW)?\d{18})\.html",
     re.IGNORECASE,
 )
+#: Space before a trailing offset (``2026-03-09 10:23:24 +0800``); the lookbehind makes a
+#: long run of spaces one attempt, not one per space.
+_OFFSET_GAP_RE = re.compile(r"(?<=\S)\s+([+-]\d{2}:?\d{2}|Z)$")
 _BLOCK_START_RE = re.compile(r"^\s*<(?:p|div|blockquote|table|ul|ol|h[1-6]|figure|center)\b",
                              re.IGNORECASE)
 
@@ -105,14 +110,19 @@ def parse_datetime(value: Any, tz: ZoneInfo) -> datetime:
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is out of range for an epoch date") from None
     text = str(value or "").strip()
     if not text:
         raise ValueError("the date is blank")
+    if len(text) > MAX_DATE_CHARS:  # the date parsers below are not all linear
+        raise ValueError(f"the date is {len(text)} characters long, not a date")
     if text.isdigit():
         return parse_datetime(int(text), tz)
     try:
-        parsed = datetime.fromisoformat(re.sub(r"\s+([+-]\d{2}:?\d{2}|Z)$", r"\1", text))
+        parsed = datetime.fromisoformat(_OFFSET_GAP_RE.sub(r"\1", text))
     except ValueError:
         try:
             parsed = parsedate_to_datetime(text)

@@ -167,6 +167,12 @@ source_state = Table(
     Column("last_error_at", UTCDateTime),
     Column("posts_new", Integer, nullable=False, default=0),
     Column("posts_updated", Integer, nullable=False, default=0),
+    # A permanent redirect seen on consecutive polls: `url` moves to it after a few.
+    Column("moved_to", Text),
+    Column("moved_seen", Integer, nullable=False, default=0),
+    # "internal" or "public", fixed at the first poll of config_url: a public source
+    # never becomes internal because its DNS changed.
+    Column("network", String(10)),
     Index("ix_source_state_next_poll", "next_poll"),
 )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from ..model import article_key
+from ..redact import redact
 from .schema import post_categories, post_tags, posts, source_items, source_state, tombstones
 
 CHUNK = 500
@@ -43,6 +44,11 @@ class SourceState:
     last_error_at: datetime | None
     posts_new: int
     posts_updated: int
+    #: A permanent redirect target and the number of polls in a row that answered with it.
+    moved_to: str | None = None
+    moved_seen: int = 0
+    #: "internal" or "public" once the first poll has resolved the configured URL.
+    network: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,10 @@ class PollRecord:
     error: str | None = None
     new: int = 0
     updated: int = 0
+    moved_to: str | None = None
+    moved_seen: int = 0
+    #: Set on the poll that classified the source; None keeps what is stored.
+    network: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +118,7 @@ class SourceStoreMixin:
                 if name in known and known[name] != url:
                     conn.execute(update(source_state).where(source_state.c.name == name).values(
                         config_url=url, url=url, etag=None, last_modified=None, failures=0,
-                        next_poll=now))
+                        next_poll=now, moved_to=None, moved_seen=0, network=None))
 
     def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
         query = select(source_state).order_by(source_state.c.name)
@@ -175,11 +185,15 @@ class SourceStoreMixin:
                 last_status=record.status,
                 posts_new=source_state.c.posts_new + record.new,
                 posts_updated=source_state.c.posts_updated + record.updated,
+                moved_to=record.moved_to, moved_seen=record.moved_seen,
             )
+            if record.network is not None:
+                values["network"] = record.network
             if record.error is None:
                 values["last_success"] = now
             else:
-                values.update(last_error=record.error, last_error_at=now)
+                # Shown on /status and in the API: never with the keys a URL may carry.
+                values.update(last_error=redact(record.error), last_error_at=now)
         stmt = (update(source_state)
                 .where(source_state.c.name == name, source_state.c.claimed_by == worker)
                 .values(**values))

@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import api, discovery, errors, feeds, guard, pages, share
+from . import api, discovery, errors, feeds, guard, headers, pages, share
 
 
 class UTF8JSONProvider(DefaultJSONProvider):
@@ -42,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Outermost: share links and well-formed feed requests are answered before Flask (see web/feeds.py).
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    policy = headers.content_security_policy()
+    app.wsgi_app = headers.SecurityHeaders(app.wsgi_app, policy)  # type: ignore[method-assign]
     pages.init_app(app)
     guard.init_app(app)
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):

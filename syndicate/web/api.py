@@ -6,17 +6,18 @@ import hmac
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, render_template, request
 from werkzeug.wrappers import Response
 
 from ..errors import ConfigError, InvalidFields, InvalidPost, Unauthorized
+from ..ingest.admit import tag_name
 from ..ingest.post import build_post, parse_datetime, stable_id
 from ..model import Outcome, Post
+from ..redact import redact, redact_optional
 from ..sources import Source
 from ..store.sources import SourceState
-from ..text import normalize_slug
+from ..text import normalize_slug, web_url
 from .context import core
 from .openapi import openapi
 
@@ -25,6 +26,8 @@ bp = Blueprint("api", __name__)
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FIELDS = ("id", "title", "date", "media", "category", "tags", "html", "url")
 MAX_TAGS = 20
+#: The API's name of a post field that ingest names otherwise.
+API_FIELDS = {"published": "date"}
 MAX_NAME = 100
 
 
@@ -77,13 +80,14 @@ def _post_input(data: dict[str, Any]) -> Any:
         None, None if checked["url"] else f"api:{checked['media']}|{checked['title']}|"
         f"{date.isoformat()}", checked["url"], "api")
     try:
-        return build_post(
+        return core().admit(build_post(
             post_id=post_id, title=checked["title"], published=date, media=checked["media"],
             html=checked["html"], url=checked["url"], tags=checked["tags"] or (),
             category_slug=checked["category"], origin="api",
-        )
+        ))
     except InvalidPost as error:
-        field = error.field or "body"
+        # The publish date is the body's "date" field.
+        field = API_FIELDS.get(error.field or "", error.field or "body")
         raise InvalidFields(f"{field}: {error.args[0]}", {field: str(error.args[0])}) from None
 
 
@@ -139,14 +143,18 @@ def _tags(value: Any) -> tuple[str, ...]:
         raise ValueError("must be a list of non-empty strings")
     if len(value) > MAX_TAGS or any(len(t) > MAX_NAME for t in value):
         raise ValueError(f"at most {MAX_TAGS} tags of at most {MAX_NAME} characters")
+    unusable = [t for t in value if tag_name(t) is None]
+    if unusable:
+        raise ValueError(f"tag {unusable[0]!r} cannot name a page: it is empty or only dots "
+                         "once control characters are removed")
     return tuple(t.strip() for t in value)
 
 
 def _url(value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    url = web_url(value)
+    if url is None:
         raise ValueError("must be an absolute http(s) URL")
-    return str(value)
+    return url
 
 
 _CHECKS = {"id": _id, "title": _text(500), "date": _date, "media": _text(MAX_NAME),
@@ -178,7 +186,7 @@ def post_json(post: Post) -> dict[str, Any]:
         "updated": post.updated.isoformat(), "media": post.source,
         "category": {"slug": post.category.slug, "name": post.category.name},
         "categories": list(post.categories), "tags": list(post.tags), "html": post.html,
-        "summary": post.summary, "source_url": post.url, **_links(post),
+        "summary": post.summary, "source_url": web_url(post.url), **_links(post),
     }
 
 
@@ -203,7 +211,8 @@ def source_json(source: Source, state: SourceState | None) -> dict[str, Any]:
         "last_poll": _when(state.last_poll) if state else None,
         "last_status": state.last_status if state else None,
         "last_success": _when(state.last_success) if state else None,
-        "last_error": state.last_error if state else None,
+        # Rows stored before errors were redacted may still hold keys: redact on the way out.
+        "last_error": redact_optional(state.last_error) if state else None,
         "last_error_at": _when(state.last_error_at) if state else None,
         "failures": state.failures if state else 0,
         "next_poll": _when(state.next_poll) if polled and state else None,
@@ -226,7 +235,7 @@ def status_page() -> str:
     try:
         rows, problem = [source_json(s, st) for s, st in core().source_status()], None
     except ConfigError as error:
-        rows, problem = [], str(error)
+        rows, problem = [], redact(str(error))
     return render_template("status.html", sources=rows, problem=problem, localtime=_local)
 
 

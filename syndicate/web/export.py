@@ -17,6 +17,7 @@ silently. Exporting the same data twice gives the same bytes.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -40,6 +41,7 @@ from ..discovery import (
 )
 from ..errors import ExportError
 from ..model import INFOCODE_RE, FeedFormat, PostLink
+from ..showable import slug_problem
 from .errors import TITLES
 
 #: Lists what the last export wrote, so that a new export into the same folder removes
@@ -67,6 +69,9 @@ class ExportReport:
     removed: int = 0
     #: (URL, reason) of what the live site itself cannot serve, so the export cannot either.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (path, reason) of documents not written because their file would land outside the
+    #: folder their URL names (a ``..`` segment, a backslash, a control character).
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -81,6 +86,7 @@ class ExportReport:
         if self.removed:
             lines.append(f"Removed {self.removed} files an earlier export wrote that are gone now.")
         lines += [f"Skipped {url}: {reason}" for url, reason in self.skipped]
+        lines += [f"Refused {path}: {reason}" for path, reason in self.refused]
         return "\n".join(lines)
 
     def table(self) -> list[str]:
@@ -128,7 +134,7 @@ class _Exporter:
     def run(self) -> None:
         previous = self._read_manifest()
         store = self.core.store
-        categories = [category.slug for category in store.category_index()]
+        categories = [c.slug for c in store.category_index() if self._slug_routable(c.slug)]
         tags = [tag for tag in store.tags() if self._routable(tag)]
         self.save("/", "home page")
         self.save("/categories.html", "category index")
@@ -153,6 +159,13 @@ class _Exporter:
         self.report.skipped.append((urls.tag_path(tag), "a tag containing '/' has no page or "
                                     "feeds on the live site either"))
         return False
+
+    def _slug_routable(self, slug: str) -> bool:
+        """A category slug stored before slugs were checked may not fit in a URL."""
+        reason = slug_problem(slug)
+        if reason:
+            self.report.skipped.append((urls.category_path(slug), reason))
+        return reason is None
 
     def listings(self, categories: list[str], tags: list[str]) -> None:
         """Every page of every category and tag listing."""
@@ -193,7 +206,16 @@ class _Exporter:
     # -- fetching and writing --------------------------------------------------------
 
     def save(self, url: str, kind: str, path: str | None = None, expect: int = 200) -> None:
-        """Fetch ``url`` from the app and write its bytes at ``path`` (default: the URL's)."""
+        """Fetch ``url`` from the app and write its bytes at ``path`` (default: the URL's).
+
+        A path whose file would land outside its own folder is refused and reported; the
+        export goes on with the next document.
+        """
+        target = path or url.partition("?")[0]
+        reason = _unsafe_path(target)
+        if reason:
+            self.report.refused.append((target, reason))
+            return
         response = self.client.get(url)
         if response.status_code != expect:
             raise ExportError(f"GET {url} answered {response.status}, not {expect}: "
@@ -201,7 +223,7 @@ class _Exporter:
         if response.headers.get("Content-Encoding"):
             raise ExportError(f"GET {url} answered in {response.headers['Content-Encoding']} "
                               "encoding, not identity: the export stopped there")
-        self.write(path or url.partition("?")[0], response.get_data(), kind)
+        self.write(target, response.get_data(), kind)
 
     def write(self, url_path: str, data: bytes, kind: str) -> None:
         with self.create(url_path, kind) as handle:
@@ -210,6 +232,9 @@ class _Exporter:
     def create(self, url_path: str, kind: str) -> _Output:
         """Open the file of a URL path for writing (file names are the unquoted UTF-8 path)."""
         relative = "index.html" if url_path == "/" else unquote(url_path).lstrip("/")
+        reason = _unsafe_path(url_path)
+        if reason:
+            raise ExportError(f"refused to write {url_path}: {reason}")
         if relative in self.written:
             raise ExportError(f"two documents of the site would be written to {relative}")
         target = safe_join(str(self.out_dir), relative)
@@ -267,6 +292,24 @@ class _Output:
             self.report.sizes[self.kind] += self.handle.tell()
             self.report.files[self.kind] += 1
         self.handle.close()
+
+
+#: Characters no segment of an exported file's path may hold: a backslash (a separator on
+#: Windows hosts and some CDNs) and control characters.
+_UNSAFE_SEGMENT_RE = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
+def _unsafe_path(url_path: str) -> str | None:
+    """Say why the file of a URL path would not lie under the folder the URL names."""
+    relative = unquote(url_path.partition("?")[0]).lstrip("/")
+    if not relative:
+        return None
+    for segment in relative.split("/"):
+        if segment in ("", ".", ".."):
+            return f"the path has a {segment or 'blank'!r} segment"
+        if _UNSAFE_SEGMENT_RE.search(segment):
+            return "the path holds a backslash or a control character"
+    return None
 
 
 def _remove_empty_parents(folder: Path, root: Path) -> None:

@@ -13,6 +13,7 @@ from .. import preview, urls
 from ..errors import PostNotFound
 from ..listings import Listing, ref_path
 from ..model import FeedFormat, Post, PostRef
+from ..text import clean_stored, web_url
 from .context import core, moved_category, redirect_to
 from .feeds import conditional, memos_of
 
@@ -153,7 +154,7 @@ def post(slug: str, year: str, month: str, day: str, post_id: str) -> str | Resp
     if found is None:
         core().check_gone(post_id=post_id)
         raise PostNotFound(f"没有这篇文章：{post_id}")
-    canonical = core().post_path(found)
+    canonical = core().post_path(found)  # PostNotFound for a date no page can show
     if request.path != canonical:
         return redirect_to(canonical, 301)
     return render_post(found)
@@ -166,7 +167,9 @@ def render_post(found: Post) -> str:
         site_name=core().settings.site_title, base_url=core().settings.base_url, tz=core().tz,
     )
     return render_template(
-        "post.html", post=found, preview=meta, share_url=short_url, canonical=meta.canonical,
+        # body and source_url: rows stored under older rules are made safe again here.
+        "post.html", post=found, body=clean_stored(found.html), source_url=web_url(found.url),
+        preview=meta, share_url=short_url, canonical=meta.canonical,
         qr_path=urls.share_qr_path(found.share_code), feeds=post_feed_links(found),
         weibo_url=preview.weibo_share_url(short_url, found.title),
         x_url=preview.x_share_url(short_url, found.title),
