@@ -20,7 +20,7 @@ from .errors import (
     StorageConflict,
 )
 from .feedview import FeedView
-from .ingest.admit import DateWindow, admit
+from .ingest.admit import MAX_SLUG, DateWindow, admit
 from .ingest.jekyll import iter_post_files, read_post_file
 from .listings import Listings
 from .model import (
@@ -228,7 +228,9 @@ class Syndicate:
             if not item.category_slug:
                 slug = by_name.get(item.category_name)
                 if slug is None:
-                    slug = _free_slug(slugify_name(item.category_name) or "news", taken)
+                    # Bounded: the pinyin of a long name outgrows the slug column.
+                    derived = slugify_name(item.category_name)[:MAX_SLUG].strip("-")
+                    slug = _free_slug(derived or "news", taken)
                     by_name[item.category_name] = slug
                     taken.add(slug)
                 item = replace(item, category_slug=slug)

@@ -176,6 +176,7 @@ def test_every_rule_with_each_nasty_segment(app: Any, segment: str) -> None:
 
 
 @given(data=st.data())
+@hostile.FUZZ
 def test_no_route_answers_5xx(app: Any, data: Any) -> None:
     request = data.draw(requests(rules(app)))
     check_answer(_send(app.test_client(), request), request["names"])
@@ -186,6 +187,7 @@ def test_no_route_answers_5xx(app: Any, data: Any) -> None:
        path=st.sampled_from(("/feed.xml", "/feed.rss", "/feed.json",
                              "/category/zhongguodianzibao.atom", "/tag/%E4%BA%BA%E5%B7%A5%E6%99%BA%E8%83%BD.rss")),
        validators=st.sampled_from(("", "etag", "date")))
+@hostile.FUZZ
 def test_feed_queries_answer_a_feed_or_name_the_parameter(app: Any, query: str, name: str,
                                                            path: str, validators: str) -> None:
     client = app.test_client()
@@ -203,6 +205,7 @@ def test_feed_queries_answer_a_feed_or_name_the_parameter(app: Any, query: str, 
 
 @given(code=st.one_of(hostile.text(30), st.sampled_from(("", "NW202601070000000005",
                                                          "202601070000000005", "NW202601070000000005\n"))))
+@hostile.FUZZ
 def test_share_links_redirect_on_site_or_404(app: Any, code: str) -> None:
     client = app.test_client()
     encoded = quote(code.encode("utf-8", "surrogatepass"), safe="")
