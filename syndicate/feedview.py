@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from . import __version__, urls
-from .cache import RenderCache, Rendered
+from . import __version__, params, urls
+from .cache import REDIS_TTL, RenderCache, Rendered
 from .errors import CategoryNotFound, InvalidInput
 from .feeds import FeedEntry, FeedSpec, build_feed, media_type
-from .model import EPOCH, FeedFormat, FeedState, Post, feed_key
+from .memo import BoundedCache
+from .model import EPOCH, POST_ID_RE, FeedFormat, FeedState, Post, feed_key
 
 if TYPE_CHECKING:
     from .core import FeedRequest, Syndicate
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 ARCHIVE_MAX_AGE = 7 * 24 * 3600
 #: The most entries one ``?limit=`` may ask for.
 MAX_LIMIT = 500
+#: Seconds a delta (``?since=``, ``?limit=``) stays in the shared Redis cache: each is one
+#: reader's checkpoint, rarely asked for twice, so it must not take space for a day.
+DELTA_TTL = 300
 #: Bump when the feed output changes, so every ETag changes with it.
 RENDER_REVISION = "3"
 
@@ -52,17 +56,19 @@ class FeedQuery:
 
     @classmethod
     def parse(cls, since: str | None, limit: str | None) -> FeedQuery:
-        """Read ``?since=`` (RFC 3339 date-time or post id) and ``?limit=`` (1..MAX_LIMIT)."""
-        query = cls(limit=_parse_limit(limit) if limit is not None else None)
+        """Read ``?since=`` (RFC 3339 date-time, to the second, or post id) and ``?limit=``
+        (clamped to 1..MAX_LIMIT): equivalent queries give equal (same-ETag) queries."""
+        count = params.whole_number("limit", limit, 1, MAX_LIMIT, clamp=True) \
+            if limit is not None else None
         since = (since or "").strip()
         if not since:
-            return query
-        when = _parse_time(since)
-        if when is not None:
-            return cls(since=when, limit=query.limit)
-        if any(c in since for c in "/?#") or len(since) > 200:
-            raise InvalidInput(f"since: {since!r} is neither an RFC 3339 date-time nor a post id")
-        return cls(after=since, limit=query.limit)
+            return cls(limit=count)
+        if _looks_like_time(since):
+            return cls(since=params.date_time("since", since), limit=count)
+        if not POST_ID_RE.fullmatch(since):
+            raise InvalidInput(f"since: {since[:40]!r} is neither an RFC 3339 date-time "
+                               "nor a post id")
+        return cls(after=since, limit=count)
 
     @property
     def empty(self) -> bool:
@@ -80,23 +86,9 @@ class FeedQuery:
         return urlencode(pairs)
 
 
-def _parse_limit(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput(f"limit: {raw!r} is not a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _parse_time(raw: str) -> datetime | None:
-    """Parse an RFC 3339 date-time; None if it is not one (then it may be a post id)."""
-    if len(raw) < 20 or raw[4:5] != "-" or raw[10:11] not in ("T", "t", " "):
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
-        raise InvalidInput(f"since: {raw!r} is not a valid RFC 3339 date-time") from None
-    if when.tzinfo is None:
-        raise InvalidInput(f"since: {raw!r} has no time zone offset (add Z or +08:00)")
-    return when
+def _looks_like_time(raw: str) -> bool:
+    """A date-time starts ``YYYY-MM-DDT``; anything else may be a post id."""
+    return len(raw) >= 11 and raw[4:5] == "-" and raw[10:11] in ("T", "t", " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +119,11 @@ class FeedView:
         settings = core.settings
         self.archive_size = settings.archive_size
         self.cache = RenderCache(redis_url=settings.redis_url)
-        # Documents by (state, request, query): a new version is a new state, a new key.
-        self._documents: dict[tuple[FeedState, FeedRequest, FeedQuery], FeedDocument] = {}
-        self._titles: dict[str, tuple[str, str]] = {}
+        # Subscription documents by (state, request): a new version is a new state, a new
+        # key. Deltas are not memoised: their keys are the readers' checkpoints.
+        self._documents: BoundedCache[tuple[FeedState, FeedRequest], FeedDocument] = \
+            BoundedCache(4096, 8 * 2**20)
+        self._titles: BoundedCache[str, tuple[str, str]] = BoundedCache(4096, 2 * 2**20)
         # Everything besides the feed's own version that shapes its bytes.
         self.salt = "|".join(map(str, (
             RENDER_REVISION, __version__, settings.base_url, settings.site_title,
@@ -153,13 +147,12 @@ class FeedView:
         """The subscription document or a delta, with its validators; no rendering."""
         query = query or FeedQuery()
         state = self.state(request)
-        memo_key = (state, request, query)
-        found = self._documents.get(memo_key)
+        if not query.empty:
+            return self._document(request, query, state)
+        found = self._documents.get((state, request))
         if found is None:
             found = self._document(request, query, state)
-            if len(self._documents) >= 4096:
-                self._documents.clear()
-            self._documents[memo_key] = found
+            self._documents.put((state, request), found)
         return found
 
     def _document(self, request: FeedRequest, query: FeedQuery, state: FeedState) -> FeedDocument:
@@ -198,7 +191,8 @@ class FeedView:
 
     def render(self, doc: FeedDocument) -> Rendered:
         """The document's bytes and gzip, from the cache or rendered now."""
-        return self.cache.get_or_render(doc.etag, lambda: self._render(doc))
+        ttl = DELTA_TTL if not doc.query.empty else REDIS_TTL
+        return self.cache.get_or_render(doc.etag, lambda: self._render(doc), ttl)
 
     def _render(self, doc: FeedDocument) -> bytes:
         request, state = doc.request, doc.state
@@ -252,7 +246,7 @@ class FeedView:
                updated: datetime) -> bytes:
         request, core = doc.request, self.core
         title, html_path = self._titles.get(request.kind + "/" + request.key) or core.feed_title(request)
-        self._titles[request.kind + "/" + request.key] = (title, html_path)  # names never change
+        self._titles.put(request.kind + "/" + request.key, (title, html_path))  # names never change
         if doc.page is not None:
             self_urls = {f: core.url(urls.archive_path(request.kind, request.key, doc.page, f))
                          for f in FeedFormat}

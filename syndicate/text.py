@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import nh3
 
+from .memo import memoize
+
 # --- slugs -------------------------------------------------------------------------
 
 _NON_SLUG_RE = re.compile(r"[^a-z0-9]+")
@@ -27,7 +29,7 @@ def _fold_accents(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-@lru_cache(maxsize=4096)
+@memoize(max_entries=4096, max_bytes=2 * 2**20)
 def slugify_name(name: str) -> str:
     """Return the toneless pinyin slug of a media name, syllables joined as the old site did.
 
@@ -43,7 +45,7 @@ def slugify_name(name: str) -> str:
     return _ascii_slug(_fold_accents("".join(syllables)))
 
 
-@lru_cache(maxsize=4096)
+@memoize(max_entries=4096, max_bytes=2 * 2**20)  # keyed by request paths too
 def normalize_slug(slug: str) -> str:
     """Return a legacy category slug in the ``[a-z0-9-]`` form (``TechWeb`` -> ``techweb``).
 
@@ -172,7 +174,7 @@ _TAG_NAME_RE = re.compile(r"<([a-z][a-z0-9]*)\b", re.IGNORECASE)
 _VOID_TAGS = frozenset({"img", "br", "hr", "input", "wbr", "source", "area", "col", "embed"})
 
 
-@lru_cache(maxsize=64)
+@memoize(max_entries=64, max_bytes=2**20)  # names come from upstream markup
 def _element_bounds(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return re.compile(rf"<{name}\b", re.IGNORECASE), re.compile(rf"</{name}\s*>", re.IGNORECASE)
 

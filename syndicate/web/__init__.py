@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import api, discovery, errors, feeds, pages, share
+from . import api, discovery, errors, feeds, limits, pages, share
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -28,10 +28,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # request's Host header; every redirect here must be built on BASE_URL instead.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-    # Outermost: share links and well-formed feed requests are answered before Flask (see web/feeds.py).
+    # Share links and well-formed feed requests are answered before Flask (see web/feeds.py).
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    # In front of the fast paths too: counting a share link once per client needs its address.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    # Outermost: oversized request lines and headers never reach a parser or a memo.
+    app.wsgi_app = limits.RequestLimits(app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)

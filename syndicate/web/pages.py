@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
-from .. import preview, urls
+from .. import params, preview, urls
 from ..errors import CategoryNotFound, PostNotFound
 from ..model import FeedFormat, Post
 from .context import core, moved_category, redirect_to
@@ -66,10 +66,8 @@ def localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(404)
-    return int(raw)
+    """``?page=``: malformed is 400 (naming it); a page past the last is the view's 404."""
+    return params.page_number(request.args.get("page"))
 
 
 @bp.get("/")
