@@ -9,12 +9,16 @@ No Flask here: the WSGI fast paths and the Flask views share these.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
 from .errors import InvalidInput
 
 #: The highest listing page anyone may ask for (20 posts a page: 20 million posts).
 MAX_PAGE = 1_000_000
+#: RFC 3339 (``T`` or a space, any case): the fraction is dropped, as times are read to the second.
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                      r"(?:\.[0-9]{1,9})?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?")
 #: The earliest time a query may name: nothing here is older (the sane window of dates).
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
@@ -52,20 +56,24 @@ def page_number(raw: str | None) -> int:
 
 def date_time(name: str, raw: str) -> datetime:
     """Read an RFC 3339 date-time with an offset, from 1990 on, as UTC to the second."""
-    try:
-        when = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
-        raise InvalidInput(f"{name}: {_shown(raw)} is not a valid RFC 3339 date-time") from None
-    if when.tzinfo is None:
+    match = _RFC3339.fullmatch(raw)
+    if match is None:
+        raise InvalidInput(f"{name}: {_shown(raw)} is not an RFC 3339 date-time "
+                           "(like 2026-03-09T10:23:24+08:00)")
+    *fields, zulu, sign, hours, minutes = match.groups()
+    if not (zulu or sign):
         raise InvalidInput(f"{name}: {_shown(raw)} has no time zone offset (add Z or +08:00)")
-    outside = InvalidInput(f"{name}: {_shown(raw)} is outside the years 1990 to 9998")
     try:
-        when = when.astimezone(UTC)
+        offset = timezone(int(sign + "1") * timedelta(hours=int(hours), minutes=int(minutes))) \
+            if sign else UTC
+        when = datetime(*map(int, fields), tzinfo=offset).astimezone(UTC)
+    except ValueError:
+        raise InvalidInput(f"{name}: {_shown(raw)} is not a valid date-time") from None
     except OverflowError:  # 0001-01-01T00:00:00+14:00 falls before the year 1 in UTC
-        raise outside from None
-    if not EARLIEST <= when < LATEST:
-        raise outside
-    return when.replace(microsecond=0)
+        when = None
+    if when is None or not EARLIEST <= when < LATEST:
+        raise InvalidInput(f"{name}: {_shown(raw)} is outside the years 1990 to 9998")
+    return when
 
 
 def choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:

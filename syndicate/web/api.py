@@ -232,7 +232,11 @@ def source_json(source: Source, state: SourceState | None) -> dict[str, Any]:
 
 @bp.get("/api/sources")
 def sources_json() -> dict[str, Any]:
-    return {"sources": [source_json(s, st) for s, st in core().source_status()]}
+    """Each source's polls; no sources file is no sources (with the reason, as /status)."""
+    try:
+        return {"sources": [source_json(s, st) for s, st in core().source_status()]}
+    except ConfigError as error:
+        return {"sources": [], "problem": str(error)}
 
 
 @bp.get("/status")

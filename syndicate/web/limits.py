@@ -5,11 +5,13 @@ parser ever sees a 60 KB path or a 400 KB ``If-None-Match``. A target (path and 
 longer than ``MAX_TARGET`` gets 414; one header longer than ``MAX_HEADER``, or all of them
 together longer than ``MAX_HEADERS``, gets 431 naming the header. The numbers are those
 of common servers (nginx's large buffers are 8 KB), well above what browsers and feed
-readers send.
+readers send. Raw non-ASCII bytes in a query string are percent-encoded here, once, so
+that every parser behind sees the same well-formed query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +20,8 @@ from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, Requ
 MAX_TARGET = 8192
 MAX_HEADER = 8192
 MAX_HEADERS = 32768
+#: WSGI hands the query over as latin-1 text: one character per byte.
+_HIGH_BYTES = re.compile("[\x80-\xff]")
 
 
 class RequestLimits:
@@ -30,7 +34,16 @@ class RequestLimits:
         refusal = refuse(environ)
         if refusal is not None:
             return refusal(environ, start_response)  # type: ignore[no-any-return]
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii():
+            environ["QUERY_STRING"] = ascii_query(query)
         return self.app(environ, start_response)
+
+
+def ascii_query(query: str) -> str:
+    """Percent-encode the raw bytes above 0x7f a client put in a query string (browsers
+    encode them): werkzeug's query parser fails on bytes that are not UTF-8."""
+    return _HIGH_BYTES.sub(lambda match: f"%{ord(match[0]):02X}", query)
 
 
 def refuse(environ: dict[str, Any]) -> HTTPException | None:
