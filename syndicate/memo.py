@@ -120,7 +120,7 @@ def memoize(max_entries: int, max_bytes: int, sizeof: Callable[[Any, Any], int] 
             if found is missing:
                 found = function(*args, **kwargs)
                 cache.put(key, found)
-            return found  # type: ignore[no-any-return]
+            return found  # type: ignore[return-value]
 
         memoized.cache = cache  # type: ignore[attr-defined]
         memoized.cache_clear = cache.clear  # type: ignore[attr-defined]

@@ -66,7 +66,8 @@ def date_time(name: str, raw: str) -> datetime:
     try:
         offset = timezone(int(sign + "1") * timedelta(hours=int(hours), minutes=int(minutes))) \
             if sign else UTC
-        when = datetime(*map(int, fields), tzinfo=offset).astimezone(UTC)
+        year, month, day, hour, minute, second = map(int, fields)
+        when = datetime(year, month, day, hour, minute, second, tzinfo=offset).astimezone(UTC)
     except ValueError:
         raise InvalidInput(f"{name}: {_shown(raw)} is not a valid date-time") from None
     except OverflowError:  # 0001-01-01T00:00:00+14:00 falls before the year 1 in UTC

@@ -120,10 +120,10 @@ def _modified(memos: Memos, environ: dict[str, Any], etag: str, last_modified: A
     same validators all day, so the answer is memoised, but only for validators of the
     shape we send: anything else (lists, huge or odd values, If-Match, Range) is decided
     afresh and not remembered."""
-    key = _validators(environ)
-    if key is None:
+    validators = _validators(environ)
+    if validators is None:
         return is_resource_modified(environ, etag=etag, last_modified=last_modified)
-    key = (*key, etag, last_modified)
+    key = (*validators, etag, last_modified)
     found = memos.modified.get(key)
     if found is None:
         found = is_resource_modified(environ, etag=etag, last_modified=last_modified)
