@@ -67,12 +67,16 @@ class BoundedCache(Generic[K, V]):
 
     def get(self, key: K, default: V | None = None) -> V | None:
         """Return the value for ``key`` (and mark it recently used), or ``default``."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return default
+        # No lock on the hot path: each OrderedDict call is atomic under the GIL, and an
+        # entry evicted between the two calls is simply not marked.
+        found = self._items.get(key)
+        if found is None:
+            return default
+        try:
             self._items.move_to_end(key)
-            return found[0]
+        except KeyError:
+            pass
+        return found[0]
 
     def put(self, key: K, value: V) -> bool:
         """Remember ``value``; False (and nothing kept) when it alone exceeds the byte bound."""

@@ -29,10 +29,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     # Share links and well-formed feed requests are answered before Flask (see web/feeds.py).
-    app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
-    # In front of the fast paths too: counting a share link once per client needs its address.
+    # In front of the share links too: counting a reader once needs the client's address.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     # Outermost: oversized request lines and headers never reach a parser or a memo.
     app.wsgi_app = limits.RequestLimits(app.wsgi_app)  # type: ignore[method-assign]
     pages.init_app(app)

@@ -51,21 +51,19 @@ def refuse(environ: dict[str, Any]) -> HTTPException | None:
     target = len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
     if target > MAX_TARGET:
         return RequestURITooLarge(f"请求地址过长：超过 {MAX_TARGET} 字节。")
-    total = 0
-    for key, value in environ.items():
-        if not (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")):
-            continue
-        size = len(key) + len(value) if isinstance(value, str) else 0
-        if size > MAX_HEADER:
-            return RequestHeaderFieldsTooLarge(f"请求头 {_header_name(key)} 过大：超过 "
-                                               f"{MAX_HEADER} 字节。")
-        total += size
-    if total > MAX_HEADERS:
+    # One pass over the sizes (the common case); the names only when something is too big.
+    sizes = [len(key) + len(value) for key, value in environ.items()
+             if key.startswith("HTTP_") and isinstance(value, str)]
+    if sizes and max(sizes) > MAX_HEADER:
+        name = next(key for key, value in environ.items() if key.startswith("HTTP_")
+                    and isinstance(value, str) and len(key) + len(value) > MAX_HEADER)
+        return RequestHeaderFieldsTooLarge(f"请求头 {_header_name(name)} 过大：超过 "
+                                           f"{MAX_HEADER} 字节。")
+    if sum(sizes) > MAX_HEADERS:
         return RequestHeaderFieldsTooLarge(f"请求头总计过大：超过 {MAX_HEADERS} 字节。")
     return None
 
 
 def _header_name(key: str) -> str:
     """``HTTP_IF_NONE_MATCH`` -> ``If-None-Match``."""
-    name = key[5:] if key.startswith("HTTP_") else key
-    return "-".join(part.capitalize() for part in name.split("_"))
+    return "-".join(part.capitalize() for part in key[5:].split("_"))
