@@ -5,6 +5,7 @@ share one document, one ETag and one cache entry."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,24 @@ OTHER = ["/", "/categories.html", "/sitemap.xml", "/sitemap-news.xml", "/sitemap
 BAD_NUMBERS = ["²", "٣", "x", "", "-1", "0", "1.5", " 2", "2 ", "1e3", "0x10", "+3",
                "99999999999999999999", "9" * 5000, "%00", "１"]
 SERVER_ERRORS = range(500, 600)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One site for the module: these tests only read, and there are hundreds of them."""
+    from .conftest import SITE_POSTS
+
+    tmp = tmp_path_factory.mktemp("params")
+    app = make_app(tmp, f"sqlite:///{tmp / 'site.db'}", PAGE_SIZE=2)
+    core = app.extensions["syndicate"]
+    core.save(SITE_POSTS)
+    yield app
+    core.close(wait=0)
+
+
+@pytest.fixture
+def client(site: Any) -> Any:
+    return site.test_client()
 
 
 def _check_400(response: Any, name: str) -> None:
@@ -100,8 +119,7 @@ def test_equivalent_deltas_share_one_etag(client: Any) -> None:
     assert etag("since=2026-01-05T01:30:01Z") != etag("since=2026-01-05T01:30:00Z")
 
 
-def test_a_since_within_a_second_still_includes_what_changed_in_it(client: Any,
-                                                                   core: Any) -> None:
+def test_a_since_within_a_second_still_includes_what_changed_in_it(client: Any) -> None:
     # Read to the second, a since may repeat entries of that second (readers dedupe by
     # id), and never drops one.
     import feedparser
