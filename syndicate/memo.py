@@ -6,7 +6,8 @@ by its ``sizeof``), dropping the least recently used first. Callers key it by no
 values only (an ETag we minted, a parsed path, a database row), never by raw request text.
 
 Why not ``functools.lru_cache`` or cachetools: both bound one measure, entries or size,
-and a memo of documents needs both; this is the few lines that do it, behind one lock.
+and a memo of documents needs both; this is the few lines that do it (writes behind one
+lock, reads without: they are on every request's path).
 """
 
 from __future__ import annotations

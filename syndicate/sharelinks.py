@@ -192,8 +192,9 @@ class SeenClients:
     A client is its address (an IPv6 address by its /64, which one subscriber holds) and
     its user agent. They are hashed with keyed BLAKE2b (a MAC, like HMAC, at less than half
     the cost on this hot path) under a random key that lives in this process's memory only
-    and is replaced, with the set, when a window of ``window`` seconds begins: a hash cannot be reversed nor linked to the same client in another
-    window, and nothing of it is ever written. The set is bounded: once ``max_entries``
+    and is replaced, with the set, when a window of ``window`` seconds begins: a hash can
+    be neither reversed nor linked to the same client in another window, and nothing of it
+    is ever written. The set is bounded: once ``max_entries``
     clients were seen in a window, nobody more is counted until the next one (the safe
     failure is to under-count, never to grow).
 

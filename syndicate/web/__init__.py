@@ -28,9 +28,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # request's Host header; every redirect here must be built on BASE_URL instead.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
-    # Share links and well-formed feed requests are answered before Flask (see web/feeds.py).
+    # Fast paths answer share links and well-formed feed requests before Flask (see
+    # web/share.py, web/feeds.py). ProxyFix sits between them: counting a share link once
+    # per reader needs the client's address; feeds do not, and skip its cost.
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
-    # In front of the share links too: counting a reader once needs the client's address.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
     # Outermost: oversized request lines and headers never reach a parser or a memo.
