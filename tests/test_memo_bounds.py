@@ -184,3 +184,22 @@ def test_any_header_value_is_answered_within_the_bounds(client: Any, core: Any, 
     assert response.status_code in ((431,) if too_big else (200, 206, 304, 412, 416)), value[:80]
     for name, cache in _memos(core).items():
         assert len(cache) <= cache.max_entries and cache.nbytes <= cache.max_bytes, name
+
+
+def test_the_real_server_refuses_oversized_requests_before_the_app(tmp_path: Any) -> None:
+    import requests
+
+    from .conftest import SITE_POSTS
+    from .test_workers import server, writer
+
+    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+    site = writer(tmp_path, database_url)
+    site.save(SITE_POSTS)
+    site.close(wait=0)
+    with server(tmp_path, database_url) as base:
+        for size in (MAX_HEADER + 1, 400_000):
+            answer = requests.get(base + FEED, headers={"If-None-Match": "a" * size}, timeout=10)
+            assert answer.status_code == 431 and "If-None-Match" in answer.text
+        answer = requests.get(f"{base}/tag/{'x' * 60_000}.atom", timeout=10)
+        assert answer.status_code == 414
+        assert requests.get(base + FEED, timeout=10).status_code == 200

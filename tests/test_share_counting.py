@@ -77,6 +77,14 @@ def test_other_readers_count_each(client: Any, core: Any) -> None:
     assert clicks_and_previews(client, core) == (5, 1)
 
 
+def test_readers_behind_one_proxy_count_apart(client: Any, core: Any) -> None:
+    # ProxyFix (one trusted proxy) gives the fast path the reader's own address.
+    code = code_of(core)
+    for reader in ("198.51.100.1", "198.51.100.2", "198.51.100.1"):
+        get(client, f"/s/{code}", address="10.0.0.1", **{"X-Forwarded-For": reader})
+    assert clicks_and_previews(client, core) == (2, 0)
+
+
 def test_another_post_counts_apart(client: Any, core: Any) -> None:
     code = code_of(core)
     other = core.post("NW202601050000000002").share_code
