@@ -217,3 +217,28 @@ def test_no_path_gives_a_server_error(client: Any, prefix: str, middle: bytes, s
     raw = (prefix.encode() + middle + suffix.encode()).decode("latin-1")
     response = client.open("/", method=method, environ_overrides={"PATH_INFO": raw})
     assert response.status_code not in SERVER_ERRORS, (raw, response.status_code)
+
+
+# -- hostile headers on every route --------------------------------------------------------
+
+_HEADERS = st.sampled_from(["If-None-Match", "If-Modified-Since", "Accept-Encoding", "Range",
+                            "If-Match", "If-Range", "If-Unmodified-Since", "User-Agent", "DNT",
+                            "X-Forwarded-For", "X-Forwarded-Proto", "Accept", "Authorization",
+                            "Content-Type"])
+_HEADER_VALUES = st.one_of(
+    st.text(st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"),
+            max_size=60),
+    st.sampled_from(['W/"0123456789abcdef01234567"', '"x", W/"y", *', "*", "gzip;q=0, *;q=1",
+                     "bytes=0-0,1-1", "bytes=-5", "Fri, 31 Dec 9999 23:59:59 GMT",
+                     "Mon, 01 Jan 0001 00:00:00 GMT", "Bearer ", "1, 1, 1", "::1, 300.1.1.1"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(PAGES + FEEDS + OTHER),
+       headers=st.dictionaries(_HEADERS, _HEADER_VALUES, min_size=1, max_size=4),
+       method=st.sampled_from(["GET", "HEAD"]))
+def test_no_header_value_gives_a_server_error(client: Any, path: str, headers: dict[str, str],
+                                              method: str) -> None:
+    response = client.open(path, method=method, headers=headers)
+    assert response.status_code not in SERVER_ERRORS, (path, headers)
