@@ -56,6 +56,8 @@ def page_number(raw: str | None) -> int:
 
 def date_time(name: str, raw: str) -> datetime:
     """Read an RFC 3339 date-time with an offset, from 1990 on, as UTC to the second."""
+    if len(raw) > 6 and raw[-6] == " ":  # "+08:00" sent unencoded: the "+" arrives as a space
+        raw = f"{raw[:-6]}+{raw[-5:]}"
     match = _RFC3339.fullmatch(raw)
     if match is None:
         raise InvalidInput(f"{name}: {_shown(raw)} is not an RFC 3339 date-time "

@@ -110,7 +110,8 @@ def test_equivalent_deltas_share_one_etag(client: Any) -> None:
 
     same_instant = ["since=2026-01-05T01:30:00Z", "since=2026-01-05T01:30:00.999999Z",
                     "since=2026-01-05T09:30:00%2B08:00", "since=2026-01-05T09:30:00.5%2B08:00",
-                    "since=2026-01-04T21:30:00-04:00", "since=2026-01-05t01:30:00z"]
+                    "since=2026-01-04T21:30:00-04:00", "since=2026-01-05t01:30:00z",
+                    "since=2026-01-05T09:30:00+08:00"]  # an unencoded "+" arrives as a space
     assert len({etag(q) for q in same_instant}) == 1
     assert len({etag(q) for q in ["limit=5", "limit=05", "limit=0005"]}) == 1
     assert len({etag(q) for q in ["limit=500", "limit=501", "limit=100000",
