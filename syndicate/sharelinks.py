@@ -12,20 +12,24 @@ target is built from that post, on this site's ``BASE_URL``; nothing in the requ
 
 Counting: per code and day (site time zone), human clicks and link-preview fetches by
 known crawlers apart. HEAD, ``DNT: 1`` and ``Sec-GPC: 1`` are not counted, nor are search
-engine robots. No address or user agent is stored: ``ShareCounter`` keeps integers in
-memory and adds them to the database in a background thread every few seconds, so
-counting never delays or breaks a redirect.
+engine robots, and a client counts once per code per ``COUNT_WINDOW`` (``SeenClients``:
+keyed hashes of address and user agent, in memory only). No address or user agent is
+stored: ``ShareCounter`` keeps integers in memory and adds them to the database in a
+background thread every few seconds, so counting never delays or breaks a redirect.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import ipaddress
 import logging
 import os
 import re
+import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from . import urls
 from .errors import PostGone, PostNotFound, ShareCodeNotFound, SyndicateError
+from .memo import BoundedCache
 from .model import INFOCODE_RE
 from .share import normalize_code, strip_pasted
 from .store.shares import ShareDay, ShareTarget
@@ -58,6 +63,10 @@ UTM_KEY = re.compile(r"utm_[a-z0-9_]{1,32}")
 MAX_UTM = 10
 MAX_UTM_VALUE = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A client counts once per code per window (seconds).
+COUNT_WINDOW = 30 * 60
+#: Clients remembered per window (16-byte hashes, about 10 MB); past it nothing is counted.
+MAX_SEEN = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,8 @@ class ShareLinks:
     def __init__(self, core: Syndicate) -> None:
         self.core = core
         self.counter = ShareCounter(core.store, core.tz, enabled=core.settings.share_counting)
-        self._paths: dict[ShareTarget, str] = {}
+        self.seen = SeenClients()
+        self._paths: BoundedCache[ShareTarget, str] = BoundedCache(50_000, 16 * 2**20)
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -130,15 +140,13 @@ class ShareLinks:
     def path(self, target: ShareTarget) -> str:
         found = self._paths.get(target)
         if found is None:
-            if len(self._paths) > 50_000:
-                self._paths.clear()
             try:
                 found = urls.permalink(target.category, target.published, target.post_id,
                                        self.core.tz)
             except (OverflowError, ValueError):
                 # A date stored before ingest checked dates: there is no page to send to.
                 raise PostNotFound(f"这篇文章无法显示：{target.post_id}") from None
-            self._paths[target] = found
+            self._paths.put(target, found)
         return found
 
     def location(self, target: ShareTarget, query_string: str = "") -> str:
@@ -151,7 +159,7 @@ class ShareLinks:
                  ) -> tuple[int, list[tuple[str, str]]]:
         """Status and headers of the redirect to ``target``; counts the request."""
         kind = classify(environ.get("REQUEST_METHOD", "GET"), environ)
-        if kind is not None:
+        if kind is not None and self.counter.enabled and self.seen.first(target.code, environ):
             try:
                 self.counter.hit(target.code, kind)
             except Exception:  # counting must never break a redirect
@@ -181,6 +189,63 @@ def _live(target: ShareTarget | None, message: str, missing: type[SyndicateError
     if target.gone:
         raise PostGone(f"这篇文章已删除：{target.post_id}")
     return target
+
+
+class SeenClients:
+    """Which clients followed which code in the current window, known only as keyed hashes.
+
+    A client is its address (an IPv6 address by its /64, which one subscriber holds) and
+    its user agent. They are hashed with keyed BLAKE2b (a MAC, like HMAC, at less than half
+    the cost on this hot path) under a random key that lives in this process's memory only
+    and is replaced, with the set, when a window of ``window`` seconds begins: a hash can
+    be neither reversed nor linked to the same client in another window, and nothing of it
+    is ever written. The set is bounded: once ``max_entries``
+    clients were seen in a window, nobody more is counted until the next one (the safe
+    failure is to under-count, never to grow).
+
+    Each worker process has its own key and set, so a client whose requests reach several
+    workers may be counted once per worker and window: at most ``WORKERS`` times, against
+    once per request before.
+    """
+
+    def __init__(self, window: float = COUNT_WINDOW, max_entries: int = MAX_SEEN,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._slot = -1
+        self._key = b""
+        self._seen: set[bytes] = set()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first(self, code: str, environ: Mapping[str, Any]) -> bool:
+        """True the first time this client follows ``code`` in the current window."""
+        message = "\0".join((code, client_address(environ.get("REMOTE_ADDR") or ""),
+                              environ.get("HTTP_USER_AGENT") or ""))
+        slot = int(self.clock() // self.window)
+        with self._lock:
+            if slot != self._slot:
+                self._slot, self._key, self._seen = slot, secrets.token_bytes(32), set()
+            digest = hashlib.blake2b(message.encode("utf-8", "replace"), key=self._key,
+                                     digest_size=16).digest()
+            if digest in self._seen or len(self._seen) >= self.max_entries:
+                return False
+            self._seen.add(digest)
+            return True
+
+
+def client_address(address: str) -> str:
+    """The address that names one client: IPv4 as is, IPv6 by its /64 (a subscriber's
+    prefix, within which a device may pick any address)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False).network_address)
+    except ValueError:
+        return address
 
 
 class ShareCounter:

@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import load_settings
-from . import api, discovery, errors, feeds, headers, pages, share
+from . import api, discovery, errors, feeds, headers, limits, pages, share
 
 
 class UTF8JSONProvider(DefaultJSONProvider):
@@ -38,10 +38,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # request's Host header; every redirect here must be built on BASE_URL instead.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-    # Outermost: share links and well-formed feed requests are answered before Flask (see web/feeds.py).
-    app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    # Fast paths answer share links and well-formed feed requests before Flask (see
+    # web/share.py, web/feeds.py). ProxyFix sits between them: counting a share link once
+    # per reader needs the client's address; feeds do not, and skip its cost.
     app.wsgi_app = share.ShareFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    app.wsgi_app = feeds.FeedFastPath(core, app.wsgi_app)  # type: ignore[method-assign]
+    # Oversized request lines and headers never reach a parser or a memo.
+    app.wsgi_app = limits.RequestLimits(app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost, so that every answer (the fast paths' and 414/431 too) carries them.
     policy = headers.content_security_policy()
     app.wsgi_app = headers.SecurityHeaders(app.wsgi_app, policy)  # type: ignore[method-assign]
     pages.init_app(app)
