@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 #: gzip level: the bytes are compressed once per version, so favour size over speed.
@@ -76,6 +78,7 @@ class RenderCache:
     def get_or_render(self, key: str, render: Callable[[], bytes]) -> Rendered:
         """Return the document, rendering it (once per process, and once per Redis) on a miss."""
         found = self.get(key)
+        metrics.cache_lookup(hit=found is not None)
         if found is not None:
             return found
         with self._lock:
