@@ -129,8 +129,11 @@ def _wait_until_up(served: Served) -> None:
 
 
 def stop(served: Served) -> None:
+    """Stop the server as an operator would (SIGTERM); kill what is left after a while."""
     if group_alive(served.process.pid):
-        os.killpg(served.process.pid, signal.SIGKILL)
+        os.killpg(served.process.pid, signal.SIGTERM)
+        if not served.gone_within(STOP_WITHIN) and group_alive(served.process.pid):
+            os.killpg(served.process.pid, signal.SIGKILL)
     served.process.wait(10)
 
 

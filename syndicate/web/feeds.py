@@ -26,6 +26,7 @@ from werkzeug.http import http_date, is_resource_modified, parse_accept_header, 
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import urls
+from .. import metrics
 from ..cache import Rendered
 from ..core import FeedRequest, Syndicate
 from ..errors import SyndicateError
@@ -59,6 +60,7 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
     gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
     ready = memos.ready.get((doc.etag, gzip))
     if ready is not None:
+        metrics.cache_lookup(hit=True)  # served stored bytes without asking the render cache
         return "200 OK", ready[0], ready[1]
     rendered = render()
     body = rendered.gzipped if gzip else rendered.body

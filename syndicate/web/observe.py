@@ -131,6 +131,9 @@ ROUTE_CLASS = {
     "discovery.robots": "sitemap", "static": "other", "metrics": "other",
 }
 
+#: Endpoints whose rule matches almost any path (the old site's `/<slug>/` category index).
+CATCH_ALL = frozenset({"pages.old_category_index"})
+
 
 class RequestMetrics(_Observed):
     """Count requests and their latency per route class (derived from the URL map)."""
@@ -146,6 +149,8 @@ class RequestMetrics(_Observed):
             endpoint, _ = self.urls.match(path, method=environ.get("REQUEST_METHOD", "GET"))
         except (UnicodeError, HTTPException, RequestRedirect):
             return "other"
+        if endpoint in CATCH_ALL and status == 404:
+            return "other"  # any one-segment path matches it: a miss is no page of ours
         route = ROUTE_CLASS.get(str(endpoint), "other")
         return "feed_304" if route == "feed" and status == 304 else route
 
