@@ -181,9 +181,9 @@ def _granian(options: ServeOptions) -> None:
     from granian.constants import Interfaces
 
     server = Granian("syndicate.serve:served_app", factory=True, address=options.host,
-                     port=options.port, interface=Interfaces.WSGI, workers=options.workers,
-                     blocking_threads=THREADS, respawn_failed_workers=True,
-                     workers_kill_timeout=options.shutdown_timeout)
+                     port=options.port, interface=Interfaces.WSGI, websockets=False,
+                     workers=options.workers, blocking_threads=THREADS,
+                     respawn_failed_workers=True, workers_kill_timeout=options.shutdown_timeout)
     # The parent takes SIGINT and SIGTERM (granian's handlers stop the workers with SIGTERM).
     relay_signals({signal.SIGINT, signal.SIGTERM})
     server.serve(spawn_target=_granian_worker)

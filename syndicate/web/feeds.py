@@ -25,8 +25,7 @@ from flask import Blueprint, Response, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import urls
-from .. import metrics
+from .. import metrics, urls
 from ..cache import Rendered
 from ..core import FeedRequest, Syndicate
 from ..errors import SyndicateError
