@@ -33,7 +33,7 @@ class _Metrics:
         self.requests = Counter("syndicate_http_requests", "HTTP requests answered, by route "
                                 "class and status class.", ["route", "status"])
         self.latency = Histogram("syndicate_http_request_duration_seconds", "Time to answer "
-                                 "a request (to the last body byte), by route class.",
+                                 "a request (a streamed body: to its last byte), by route class.",
                                  ["route"], buckets=BUCKETS)
         self.cache = Counter("syndicate_render_cache", "Rendered-document cache lookups: a "
                              "hit served stored bytes, a miss rendered.", ["result"])

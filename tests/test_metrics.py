@@ -120,6 +120,7 @@ def test_a_two_worker_server_counts_every_worker(tmp_path: Path) -> None:
     runs.mkdir()
     with serving(tmp_path, database_url, "--workers", "2", SYNDICATE_METRICS="on",
                  TMPDIR=str(runs)) as served:
+        served.wait_for_workers(2)
         etag = fresh_get(served.base + FEED).headers["ETag"]
         for _ in range(19):
             assert fresh_get(served.base + FEED).status_code == 200

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -51,6 +52,13 @@ class Served:
 
     def output(self) -> str:
         return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
+
+    def wait_for_workers(self, count: int) -> None:
+        """Wait until granian says ``count`` workers have started (each binds on its own)."""
+        deadline = time.monotonic() + 30
+        while len(re.findall(r"Started worker-\d+", self.output())) < count:
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
 
     def signal(self, signum: int) -> float:
         """Send ``signum`` to the whole process group; return when it was sent."""
@@ -216,6 +224,37 @@ def stop_while_busy(tmp_path: Path, served: Served, links: list[tuple[str, str]]
     assert served.gone_within(STOP_WITHIN), served.output()
     assert time.monotonic() - sent < STOP_WITHIN
     assert served.process.returncode == 0, served.output()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_request_that_does_not_end_cannot_hold_the_stop_past_the_timeout(
+        tmp_path: Path, server: str) -> None:
+    database_url = sqlite_url(tmp_path)
+    writer(tmp_path, database_url).store.dispose()
+    served = start(tmp_path, database_url, "--workers", "2", "--server", server,
+                   SYNDICATE_SHUTDOWN_TIMEOUT="2")
+    blocker = sqlite3.connect(tmp_path / "serve.db", timeout=10)
+    blocker.execute("BEGIN IMMEDIATE")  # held for longer than the database's busy timeout
+    writing = threading.Thread(target=lambda: _ignore_errors(publish, served.base, 1))
+    try:
+        writing.start()
+        time.sleep(1.0)
+        sent = served.signal(signal.SIGTERM)
+        assert served.gone_within(7.0), served.output()  # 2 s to finish, then killed
+        assert time.monotonic() - sent < 7.0
+    finally:
+        blocker.rollback()
+        blocker.close()
+        stop(served)
+        writing.join(20)
+    assert port_free(served.port)
+
+
+def _ignore_errors(call: Any, *args: Any) -> None:
+    try:
+        call(*args)
+    except requests.RequestException:  # the server was stopped under it, as intended
+        pass
 
 
 def test_a_second_serve_on_a_busy_port_fails_clearly(tmp_path: Path) -> None:

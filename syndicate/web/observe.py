@@ -46,6 +46,11 @@ class _Observed:
             return start_response(status_line, headers, exc_info)
 
         body = self.app(environ, observe_start)
+        if isinstance(body, (list, tuple)):
+            # The whole answer is ready (as for every cached feed): record it now and hand the
+            # server the list itself, which it writes without iterating in Python.
+            self.done(environ, status[0], sum(map(len, body)), time.perf_counter() - started)
+            return body
         return _Body(body, lambda sent: self.done(environ, status[0], sent,
                                                   time.perf_counter() - started))
 
