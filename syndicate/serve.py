@@ -52,7 +52,10 @@ class ServeOptions:
 
 def run(options: ServeOptions) -> None:
     """Serve the app until SIGTERM or Ctrl-C; raise PortInUse if the address is taken."""
-    holder = claim_port(options.host, options.port)
+    check_port(options.host, options.port)
+    # gunicorn binds its one listener in this process right away; granian's workers bind
+    # theirs later, each with SO_REUSEPORT: hold the port for them meanwhile.
+    holder = hold_port(options.host, options.port) if options.server == "granian" else None
     try:
         with metrics_dir(options.metrics):
             if options.server == "gunicorn":
@@ -60,24 +63,26 @@ def run(options: ServeOptions) -> None:
             else:
                 _granian(options)
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
 
 
 # -- the port -----------------------------------------------------------------------------
 
 
-def claim_port(host: str, port: int) -> socket.socket:
-    """Fail if anything is bound to ``host:port``; else hold it for this server's workers.
+def _socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
 
-    granian's workers each bind with SO_REUSEPORT, which would let a second server share the
-    port silently. A plain bind (no SO_REUSEPORT) fails on any socket already there; the
-    returned socket (bound with SO_REUSEPORT, never listening: it takes no connections)
-    then keeps the port ours until the workers have bound it, and makes every later plain
-    bind fail as well.
+
+def check_port(host: str, port: int) -> None:
+    """Raise PortInUse if any socket is listening on ``host:port``.
+
+    granian's workers each bind with SO_REUSEPORT, which would let a second server share a
+    busy port silently. A bind without SO_REUSEPORT fails on any listener there (with
+    SO_REUSEADDR, so that connections of an earlier run in TIME_WAIT do not count).
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+    with _socket(host) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -85,10 +90,19 @@ def claim_port(host: str, port: int) -> socket.socket:
                 raise PortInUse(f"{host}:{port} is already in use (another `syndicate serve` or "
                                 "another server?): stop it or pass another --port") from error
             raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from error
-    holder = socket.socket(family, socket.SOCK_STREAM)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
+def hold_port(host: str, port: int) -> socket.socket:
+    """Bind ``host:port`` with SO_REUSEPORT alone and keep it (never listening: it takes no
+    connections). Our workers, binding with SO_REUSEPORT, share it; any other server's
+    check_port fails on it, even before our workers listen."""
+    holder = _socket(host)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    holder.bind((host, port))
+    try:
+        holder.bind((host, port))
+    except OSError as error:
+        holder.close()
+        raise PortInUse(f"{host}:{port} is already in use: {error.strerror}") from error
     return holder
 
 

@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from syndicate.core import Syndicate
+from syndicate.serve import PortInUse, check_port, hold_port
 
 from .feedtools import Hub, post
 from .test_workers import free_port, fresh_get, writer
@@ -146,8 +147,9 @@ def stop(served: Served) -> None:
 
 
 @contextmanager
-def serving(tmp_path: Path, database_url: str, *args: str, **env: str) -> Iterator[Served]:
-    served = start(tmp_path, database_url, *args, **env)
+def serving(tmp_path: Path, database_url: str, *args: str, port: int | None = None,
+            **env: str) -> Iterator[Served]:
+    served = start(tmp_path, database_url, *args, port=port, **env)
     try:
         yield served
     finally:
@@ -272,6 +274,27 @@ def test_a_second_serve_on_a_busy_port_fails_clearly(tmp_path: Path) -> None:
             assert f"127.0.0.1:{first.port} is already in use" in second.output()
         # the first server still answers every request, alone
         assert all(fresh_get(first.base + "/healthz").status_code == 200 for _ in range(10))
+
+
+def test_the_port_is_held_while_the_workers_start() -> None:
+    port = free_port()
+    holder = hold_port("127.0.0.1", port)
+    try:
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port} is already in use"):
+            check_port("127.0.0.1", port)  # what a second server checks first
+    finally:
+        holder.close()
+    check_port("127.0.0.1", port)
+
+
+def test_a_restart_on_the_same_port_starts_at_once(tmp_path: Path) -> None:
+    database_url = sqlite_url(tmp_path)
+    writer(tmp_path, database_url).store.dispose()
+    with serving(tmp_path, database_url, "--workers", "2") as first:
+        for _ in range(10):  # closed by the server: its side of each connection is in TIME_WAIT
+            assert fresh_get(first.base + "/feed.xml").status_code == 200
+    with serving(tmp_path, database_url, "--workers", "2", port=first.port) as again:
+        assert fresh_get(again.base + "/feed.xml").status_code == 200
 
 
 def test_a_port_another_program_listens_on_is_refused(tmp_path: Path) -> None:
