@@ -181,3 +181,52 @@ def test_the_worker_serves_poll_outcomes_per_source(
         output, _ = worker.communicate(timeout=20)
     assert found.get(OK) == 1, output
     assert found.get(FAILED) == 1, output
+
+
+def test_the_websub_queue_depth_is_what_waits_in_the_database(tmp_path: Path) -> None:
+    hub = f"http://127.0.0.1:{free_port()}/hub"  # nothing listens: every ping stays queued
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path, "METRICS": "on",
+                      "DATABASE_URL": sqlite_url(tmp_path), "WEBSUB_HUBS": hub})
+    core = app.extensions["syndicate"]
+    core.init()
+    client = app.test_client()
+    assert samples(client.get("/metrics").text)[("syndicate_websub_queue_depth", ())] == 0
+    core.save([post(1)])
+    depth = samples(client.get("/metrics").text)[("syndicate_websub_queue_depth", ())]
+    assert depth == core.store.pending_pings() > 0
+    core.close(wait=0)
+
+
+class FlakyStore:
+    """A share-count store that refuses writes until told otherwise (a database outage)."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.written: list[dict[Any, Any]] = []
+
+    def add_share_hits(self, hits: dict[Any, Any]) -> None:
+        if self.down:
+            raise OSError("database unavailable")
+        self.written.append(hits)
+
+
+def test_share_flush_lag_grows_while_counts_cannot_be_written() -> None:
+    from zoneinfo import ZoneInfo
+
+    from syndicate import metrics
+    from syndicate.sharelinks import ShareCounter
+
+    metrics.prepare()
+    store = FlakyStore()
+    counter = ShareCounter(store, ZoneInfo("Asia/Shanghai"), interval=0.05)
+    lag = ("syndicate_share_flush_lag_seconds", ())
+    try:
+        counter.hit("abc123", "click")
+        time.sleep(0.6)
+        assert samples(metrics.exposition()[0].decode())[lag] >= 0.4
+        store.down = False
+        time.sleep(0.3)
+        assert samples(metrics.exposition()[0].decode())[lag] == 0
+        assert store.written  # the kept count went in once the database was back
+    finally:
+        counter.stop()
