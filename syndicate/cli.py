@@ -146,8 +146,8 @@ def serve(host: str, port: int, workers: int | None, server: str,
     options = ServeOptions(host, port, workers or settings.workers, server,
                            settings.access_log if access_log is None else access_log,
                            settings.shutdown_timeout, settings.metrics)
-    if not options.access_log:
-        os.environ["SYNDICATE_ACCESS_LOG"] = "off"  # the workers read their settings anew
+    # The workers read their settings anew: pass the flag on.
+    os.environ["SYNDICATE_ACCESS_LOG"] = "on" if options.access_log else "off"
     try:
         run(options)
     except PortInUse as error:
