@@ -294,7 +294,8 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         serve = [sys.executable, "-c", "from syndicate.cli import main; main()", "serve",
-                 "--port", str(port), "--workers", str(args.workers)]
+                 "--port", str(port), "--workers", str(args.workers),
+                 "--no-access-log"]  # as nginx here: `access_log off`
         with started(serve, base + "/healthz", "syndicate serve", env):
             sent = check("syndicate", base, sample)
             results["syndicate"] = measure("syndicate", base, args, tmp)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import metrics
 from .memo import BoundedCache
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class RenderCache:
         """Return the document, rendering it (once per process, and once per Redis) on a miss;
         the Redis copy expires after ``ttl`` seconds."""
         found = self.get(key)
+        metrics.cache_lookup(hit=found is not None)
         if found is not None:
             return found
         with self._lock:

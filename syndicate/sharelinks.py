@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
-from . import urls
+from . import metrics, urls
 from .errors import PostGone, PostNotFound, ShareCodeNotFound, SyndicateError
 from .memo import BoundedCache
 from .model import INFOCODE_RE
@@ -266,6 +266,7 @@ class ShareCounter:
         self._pid: int | None = None
         self._day = ""
         self._day_ends = 0.0
+        self._pending_since: float | None = None  # when the oldest unwritten count came
 
     def hit(self, code: str, kind: str) -> None:
         """Count one click or preview of ``code`` today; never blocks on the database."""
@@ -281,6 +282,8 @@ class ShareCounter:
             if counts is None:
                 counts = self._counts[key] = [0, 0]
             counts[slot] += 1
+            if self._pending_since is None:
+                self._pending_since = now
         if self._pid != os.getpid():
             self._start()
 
@@ -294,6 +297,7 @@ class ShareCounter:
         """Add what was counted to the database; return how many (code, day) rows."""
         with self._lock:
             taken, self._counts = self._counts, {}
+            since, self._pending_since = self._pending_since, None
         if not taken:
             return 0
         try:
@@ -306,6 +310,8 @@ class ShareCounter:
                     counts = self._counts.setdefault(key, [0, 0])
                     counts[0] += clicks
                     counts[1] += previews
+                if since is not None:  # the kept counts are as old as before
+                    self._pending_since = min(since, self._pending_since or since)
             return 0
         return len(taken)
 
@@ -322,6 +328,8 @@ class ShareCounter:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+            since = self._pending_since
+            metrics.share_flush_lag(0.0 if since is None else time.time() - since)
 
     def stop(self) -> None:
         """Write what is counted and stop the background thread."""

@@ -24,7 +24,7 @@ from flask import Blueprint, Response, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import urls
+from .. import metrics, urls
 from ..cache import Rendered
 from ..core import FeedRequest, Syndicate
 from ..errors import SyndicateError
@@ -60,6 +60,7 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
     cacheable = getattr(doc, "cacheable", True)
     ready = memos.ready.get((doc.etag, gzip)) if cacheable else None
     if ready is not None:
+        metrics.cache_lookup(hit=True)  # served stored bytes without asking the render cache
         return "200 OK", ready[0], ready[1]
     rendered = render()
     body = rendered.gzipped if gzip else rendered.body
