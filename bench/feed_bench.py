@@ -190,7 +190,8 @@ def main() -> None:
         env = {**os.environ, "SYNDICATE_DATABASE_URL": f"sqlite:///{db}",
                "SYNDICATE_BASE_URL": "http://127.0.0.1:8000", "SYNDICATE_INSTANCE": str(instance)}
         serve = [sys.executable, "-c", "from syndicate.cli import main; main()", "serve",
-                 "--port", str(port), "--workers", str(args.workers)]
+                 "--port", str(port), "--workers", str(args.workers),
+                 "--no-access-log"]  # as nginx here: `access_log off`
         print(f"{args.posts} posts; wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
               f"{os.cpu_count()} cores; servers with {args.workers} workers", flush=True)
         kinds = ("200", "304", "HEAD", "gzip 200")

@@ -4,9 +4,11 @@ Keys name a document *version* (they are derived from the feed's version in the 
 database), so an entry is never stale: a change makes new keys, and old entries simply
 age out. That is why no message has to reach every worker when a post changes.
 
-- In-process: a bounded LRU by bytes, per worker. Concurrent misses of one key render once.
+- In-process: a ``BoundedCache`` (entries and bytes), per worker. Concurrent misses of one
+  key render once.
 - Redis (optional, ``SYNDICATE_REDIS_URL``): shared by every worker and machine, so a
-  version is rendered once for all of them; its entries expire after ``REDIS_TTL``.
+  version is rendered once for all of them; its entries expire after ``REDIS_TTL``, or
+  sooner when the caller says so (deltas: one per reader checkpoint, see feedview).
   A Redis failure is logged and the cache carries on without it: a cache never breaks
   serving.
 """
@@ -17,10 +19,12 @@ import gzip
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from . import metrics
+from .memo import BoundedCache
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +55,11 @@ class Rendered:
 class RenderCache:
     """Rendered documents by key: ``get_or_render(key, render)``."""
 
-    def __init__(self, max_bytes: int = 64 * 2**20, redis_url: str | None = None) -> None:
+    def __init__(self, max_bytes: int = 64 * 2**20, redis_url: str | None = None,
+                 max_entries: int = 20_000) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, Rendered] = OrderedDict()
-        self._bytes = 0
+        self._items: BoundedCache[str, Rendered] = BoundedCache(
+            max_entries, max_bytes, lambda key, item: len(key) + item.size)
         self._lock = threading.Lock()
         self._rendering: dict[str, threading.Lock] = {}
         self._redis: Any = _connect_redis(redis_url) if redis_url else None
@@ -63,19 +68,20 @@ class RenderCache:
 
     def get(self, key: str) -> Rendered | None:
         """Return the cached document, from this process or else from Redis."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
+        found = self._items.get(key)
+        if found is not None:
+            return found
         found = self._redis_get(key)
         if found is not None:
             self._remember(key, found)
         return found
 
-    def get_or_render(self, key: str, render: Callable[[], bytes]) -> Rendered:
-        """Return the document, rendering it (once per process, and once per Redis) on a miss."""
+    def get_or_render(self, key: str, render: Callable[[], bytes],
+                      ttl: int = REDIS_TTL) -> Rendered:
+        """Return the document, rendering it (once per process, and once per Redis) on a miss;
+        the Redis copy expires after ``ttl`` seconds."""
         found = self.get(key)
+        metrics.cache_lookup(hit=found is not None)
         if found is not None:
             return found
         with self._lock:
@@ -86,28 +92,21 @@ class RenderCache:
                 found = Rendered.of(render())
                 self.renders += 1
                 self._remember(key, found)
-                self._redis_put(key, found)
+                self._redis_put(key, found, ttl)
         with self._lock:
             self._rendering.pop(key, None)
         return found
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
+        self._items.clear()
+
+    @property
+    def entries(self) -> BoundedCache[str, Rendered]:
+        """The in-process entries (for tests and benchmarks that check the bounds)."""
+        return self._items
 
     def _remember(self, key: str, item: Rendered) -> None:
-        if item.size > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old.size
-            self._items[key] = item
-            self._bytes += item.size
-            while self._bytes > self.max_bytes:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.size
+        self._items.put(key, item)
 
     # -- Redis -----------------------------------------------------------------------
 
@@ -130,13 +129,13 @@ class RenderCache:
             return None
         return Rendered(body, gzipped)
 
-    def _redis_put(self, key: str, item: Rendered) -> None:
+    def _redis_put(self, key: str, item: Rendered, ttl: int) -> None:
         if not self._redis_ok():
             return
         try:
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(REDIS_PREFIX + key, mapping={"b": item.body, "z": item.gzipped})
-            pipe.expire(REDIS_PREFIX + key, REDIS_TTL)
+            pipe.expire(REDIS_PREFIX + key, ttl)
             pipe.execute()
         except _REDIS_ERRORS as error:
             self._redis_failed(error)

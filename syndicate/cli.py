@@ -10,11 +10,12 @@ from typing import Any, NoReturn
 
 import click
 
+from . import metrics
 from .core import ImportReport, Syndicate
 from .errors import SyndicateError
 from .model import Outcome
 from .redact import redact
-from .settings import REGISTRY, is_set, load_settings
+from .settings import REGISTRY, base_url_hint, is_set, load_settings, served_origin
 
 BASE_URL_SETTING = next(s for s in REGISTRY if s.name == "BASE_URL")
 DEFAULT_BASE_URL = BASE_URL_SETTING.default
@@ -147,26 +148,41 @@ NO_ORIGIN = (
     "instance/syndicate.toml), or pass --base-url https://news.example.com.")
 
 
-@main.command(help="Serve the site with a production WSGI server.")
+@main.command(help="Serve the site with a production WSGI server until SIGTERM or Ctrl-C, "
+                   "which let requests in flight finish and write share counts and WebSub "
+                   "pings before exiting.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on; 127.0.0.1 keeps it private behind a proxy.")
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help="Worker processes (default: SYNDICATE_WORKERS, 4).")
+              help="Worker processes (default: SYNDICATE_WORKERS, else the CPU cores).")
 @click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian",
               show_default=True, help="WSGI server (granian measured faster; see README).")
-def serve(host: str, port: int, workers: int | None, server: str) -> None:
-    from .serve import run
+@click.option("--access-log/--no-access-log", default=None,
+              help="Log one line per request (Combined Log Format) to standard output "
+                   "(default: SYNDICATE_ACCESS_LOG, on).")
+def serve(host: str, port: int, workers: int | None, server: str,
+          access_log: bool | None) -> None:
+    from .serve import PortInUse, ServeOptions, run
 
     settings = load_settings()
-    if settings.base_url == DEFAULT_BASE_URL and (host, port) != ("127.0.0.1", 8000):
+    origin = served_origin(settings, host, port)
+    if origin:
         # Unconfigured: links should at least point at the address being served.
-        os.environ["SYNDICATE_BASE_URL"] = f"http://{host}:{port}"
-        click.echo(f"SYNDICATE_BASE_URL is not set; using http://{host}:{port}", err=True)
+        os.environ["SYNDICATE_BASE_URL"] = origin
+        click.echo(base_url_hint(origin), err=True)
     core = Syndicate(settings)
     core.init()
     core.store.dispose()
-    run(server, host, port, workers or settings.workers)
+    options = ServeOptions(host, port, workers or settings.workers, server,
+                           settings.access_log if access_log is None else access_log,
+                           settings.shutdown_timeout, settings.metrics)
+    # The workers read their settings anew: pass the flag on.
+    os.environ["SYNDICATE_ACCESS_LOG"] = "on" if options.access_log else "off"
+    try:
+        run(options)
+    except PortInUse as error:
+        fail(str(error))
 
 
 # -- categories ---------------------------------------------------------------------------
@@ -256,7 +272,12 @@ def fetch(names: tuple[str, ...]) -> None:
 @main.command(help="Poll each source on its schedule until stopped (SIGTERM or Ctrl-C); "
                    "run as many as you like, on one machine or several.")
 @click.option("--quiet", is_flag=True, help="Print only failures.")
-def worker(quiet: bool) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics (poll outcomes per source) on this port of "
+                   "--metrics-host, for a Prometheus server to scrape (default: none).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Interface for --metrics-port.")
+def worker(quiet: bool, metrics_port: int | None, metrics_host: str) -> None:
     import signal
     import threading
 
@@ -275,8 +296,17 @@ def worker(quiet: bool) -> None:
     signal.signal(signal.SIGINT, request_stop)
     poller = make_poller(core, _sources(core), stop=stop)
     click.echo(f"Worker {poller.worker}: polling {len(poller.sources)} sources.", err=True)
+    if metrics_port is not None:
+        try:
+            metrics.serve_http(metrics_port, metrics_host)
+        except OSError as error:
+            fail(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: "
+                 f"{error.strerror}")
+        click.echo(f"Metrics at http://{metrics_host}:{metrics_port}/metrics", err=True)
 
     def report(result: Any) -> None:
+        if metrics_port is not None:
+            metrics.poll_outcome(result.name, str(result.status))
         if result.status is Status.SKIPPED or (quiet and result.status is not Status.FAILED):
             return
         click.echo(redact(result.line()))

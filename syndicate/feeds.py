@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +38,7 @@ from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
+from .memo import memoize
 from .model import FeedFormat, Post
 from .text import absolutize, xml_safe
 
@@ -137,7 +138,13 @@ def _require_aware(value: datetime, what: str) -> None:
         raise ValueError(f"{what} is a naive datetime ({value}); feeds need timezone-aware times")
 
 
-@lru_cache(maxsize=8192)
+def _cleaned_size(args: tuple[Any, ...], item: object) -> int:
+    """A cleaned entry holds about three copies of its post's body (stored, cleaned, text)."""
+    post: Post = args[0]
+    return 3 * (len(post.html) + len(post.title)) + 1024
+
+
+@memoize(max_entries=8192, max_bytes=128 * 2**20, sizeof=_cleaned_size)
 def _cleaned(post: Post, url: str, base_url: str, tag_authority: str) -> _Item:
     """Clean one entry; keyed by the whole post, so any change to it is cleaned afresh."""
     return _item(base_url, tag_authority, FeedEntry(post=post, url=url))

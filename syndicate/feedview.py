@@ -26,11 +26,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus, urlencode
 
-from . import __version__, urls
-from .cache import RenderCache, Rendered
+from . import __version__, params, urls
+from .cache import REDIS_TTL, RenderCache, Rendered
 from .errors import CategoryNotFound, InvalidInput
 from .feeds import FeedEntry, FeedSpec, build_feed, feed_id, media_type
-from .model import EPOCH, FeedFormat, FeedState, Post, feed_key
+from .memo import BoundedCache
+from .model import EPOCH, POST_ID_RE, FeedFormat, FeedState, Post, feed_key
 from .showable import showable
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 ARCHIVE_MAX_AGE = 7 * 24 * 3600
 #: The most entries one ``?limit=`` may ask for.
 MAX_LIMIT = 500
+#: Seconds a delta (``?since=``, ``?limit=``) stays in the shared Redis cache: each is one
+#: reader's checkpoint, rarely asked for twice, so it must not take space for a day.
+DELTA_TTL = 300
 #: Bump when the feed output changes, so every ETag changes with it.
 RENDER_REVISION = "4"
 
@@ -57,18 +61,21 @@ class FeedQuery:
 
     @classmethod
     def parse(cls, since: str | None, limit: str | None, spelling: str = "") -> FeedQuery:
-        """Read ``?since=`` (RFC 3339 date-time or post id) and ``?limit=`` (1..MAX_LIMIT)."""
-        query = cls(limit=_parse_limit(limit) if limit is not None else None)
+        """Read ``?since=`` (RFC 3339 date-time, to the second, or post id) and ``?limit=``
+        (clamped to 1..MAX_LIMIT): equivalent values give equal entries. ``spelling`` is
+        the parameters as sent, for the self link only."""
+        count = params.whole_number("limit", limit, 1, MAX_LIMIT, clamp=True) \
+            if limit is not None else None
         since = (since or "").strip()
-        if since:
-            when = _parse_time(since)
-            if when is not None:
-                query = cls(since=when, limit=query.limit)
-            elif any(c in since for c in "/?#") or len(since) > 200:
-                raise InvalidInput(
-                    f"since: {since!r} is neither an RFC 3339 date-time nor a post id")
-            else:
-                query = cls(after=since, limit=query.limit)
+        if not since:
+            query = cls(limit=count)
+        elif _looks_like_time(since):
+            query = cls(since=params.date_time("since", since), limit=count)
+        elif POST_ID_RE.fullmatch(since):
+            query = cls(after=since, limit=count)
+        else:
+            raise InvalidInput(f"since: {since[:40]!r} is neither an RFC 3339 date-time "
+                               "nor a post id")
         return cls(query.since, query.after, query.limit, spelling) if not query.empty else query
 
     @classmethod
@@ -94,6 +101,11 @@ class FeedQuery:
         """The query of this delta's self link: as requested, else the canonical one."""
         return self.spelling or self.urlencoded()
 
+    @property
+    def canonical(self) -> bool:
+        """Whether the delta was asked for as ``urlencoded()`` spells it."""
+        return not self.spelling or self.spelling == self.urlencoded()
+
     def urlencoded(self) -> str:
         """The canonical query string of this delta ('' for the plain feed)."""
         pairs: list[tuple[str, str]] = []
@@ -103,7 +115,7 @@ class FeedQuery:
             pairs.append(("since", self.after))
         if self.limit is not None:
             pairs.append(("limit", str(self.limit)))
-        return urlencode(pairs)
+        return urlencode(pairs, safe=":")  # ":" as readers and the W3C validator write it
 
 
 def _wsgi_bytes(text: str) -> bytes:
@@ -139,23 +151,9 @@ def _normal_escape(match: re.Match[str]) -> str:
     return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
-def _parse_limit(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput(f"limit: {raw!r} is not a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _parse_time(raw: str) -> datetime | None:
-    """Parse an RFC 3339 date-time; None if it is not one (then it may be a post id)."""
-    if len(raw) < 20 or raw[4:5] != "-" or raw[10:11] not in ("T", "t", " "):
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
-        raise InvalidInput(f"since: {raw!r} is not a valid RFC 3339 date-time") from None
-    if when.tzinfo is None:
-        raise InvalidInput(f"since: {raw!r} has no time zone offset (add Z or +08:00)")
-    return when
+def _looks_like_time(raw: str) -> bool:
+    """A date-time starts ``YYYY-MM-DDT``; anything else may be a post id."""
+    return len(raw) >= 11 and raw[4:5] == "-" and raw[10:11] in ("T", "t", " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +170,8 @@ class FeedDocument:
     max_age: int = 300
     #: (rel, URL) pairs for the HTTP Link header: hubs and self (WebSub discovery).
     links: tuple[tuple[str, str], ...] = ()
+    #: False for a delta spelled otherwise than canonically: rendered, never cached.
+    cacheable: bool = True
 
     @property
     def media_type(self) -> str:
@@ -186,8 +186,10 @@ class FeedView:
         settings = core.settings
         self.archive_size = settings.archive_size
         self.cache = RenderCache(redis_url=settings.redis_url)
-        # Documents by (state, request, query): a new version is a new state, a new key.
-        self._documents: dict[tuple[FeedState, FeedRequest, FeedQuery], FeedDocument] = {}
+        # Subscription documents by (state, request): a new version is a new state, a new
+        # key. Deltas are not memoised: their keys are the readers' checkpoints.
+        self._documents: BoundedCache[tuple[FeedState, FeedRequest], FeedDocument] = \
+            BoundedCache(4096, 8 * 2**20)
         # Everything besides the feed's own version that shapes its bytes.
         self.salt = "|".join(map(str, (
             RENDER_REVISION, __version__, settings.base_url, settings.site_title,
@@ -211,25 +213,28 @@ class FeedView:
         """The subscription document or a delta, with its validators; no rendering."""
         query = query or FeedQuery()
         state = self.state(request)
-        memo_key = (state, request, query)
-        found = self._documents.get(memo_key)
+        if not query.empty:
+            return self._document(request, query, state)
+        found = self._documents.get((state, request))
         if found is None:
             found = self._document(request, query, state)
-            if len(self._documents) >= 4096:
-                self._documents.clear()
-            self._documents[memo_key] = found
+            self._documents.put((state, request), found)
         return found
 
     def _document(self, request: FeedRequest, query: FeedQuery, state: FeedState) -> FeedDocument:
-        variant = query.self_query
         links: tuple[tuple[str, str], ...] = ()
         if query.empty and self.core.settings.websub_hubs:
             links = (*(("hub", hub) for hub in self.core.settings.websub_hubs),
                      ("self", self.core.url(urls.feed_path(request.kind, request.key, request.fmt))))
+        # Equivalent deltas share one weak ETag (the same entries) whatever their spelling;
+        # only the canonical spelling's bytes are cached, so that no reader can fill a cache
+        # with spellings (the others differ only in the self link, which repeats the URL).
         return FeedDocument(
             request, state, query, None,
-            etag=self._etag(state.key, request.fmt, state.version, state.changed, variant),
-            last_modified=state.changed, max_age=self.core.settings.feed_max_age, links=links)
+            etag=self._etag(state.key, request.fmt, state.version, state.changed,
+                            query.urlencoded()),
+            last_modified=state.changed, max_age=self.core.settings.feed_max_age, links=links,
+            cacheable=query.canonical)
 
     def archive(self, request: FeedRequest, page: int) -> FeedDocument:
         """Archive page ``page`` (1 = oldest) with its validators; NotFound past the last."""
@@ -256,7 +261,10 @@ class FeedView:
 
     def render(self, doc: FeedDocument) -> Rendered:
         """The document's bytes and gzip, from the cache or rendered now."""
-        return self.cache.get_or_render(doc.etag, lambda: self._render(doc))
+        if not doc.cacheable:
+            return Rendered.of(self._render(doc))
+        ttl = DELTA_TTL if not doc.query.empty else REDIS_TTL
+        return self.cache.get_or_render(doc.etag, lambda: self._render(doc), ttl)
 
     def _render(self, doc: FeedDocument) -> bytes:
         request, state = doc.request, doc.state

@@ -15,12 +15,16 @@ from enum import StrEnum
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: An Eastmoney ``infoCode``: the bare 18 digits, optionally prefixed by ``NW``.
-INFOCODE_RE = re.compile(r"^(?:NW)?(\d{18})$")
+#: Match it (and every pattern that validates an identifier) with ``fullmatch``: ``$``
+#: accepts a trailing newline, and ``\\d`` any script's digits.
+INFOCODE_RE = re.compile(r"(?:NW)?([0-9]{18})")
+#: A post id as the API and ``?since=`` accept it (infoCodes, derived ``u…`` ids, others).
+POST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def article_key(post_id: str) -> str:
     """Return the identity key of a post id: ``NW`` + 18 digits and the bare digits are one article."""
-    match = INFOCODE_RE.match(post_id)
+    match = INFOCODE_RE.fullmatch(post_id)
     return match.group(1) if match else post_id
 
 

@@ -123,11 +123,24 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("SHARE_COUNTING", True,
             "Count share link clicks and link-preview fetches per day (no IP address or user "
             "agent is stored; DNT and Sec-GPC are honoured). Off: nothing is counted.", _flag),
-    Setting("WORKERS", 4, "Worker processes of `syndicate serve`.", _positive_int),
     Setting("FUTURE_LEAD", timedelta(days=2),
             "How far in the future a post's publish date may lie (`30m`, `6h`, `2d`): an item "
             "dated later, or before 1990-01-01, is refused with a reason naming the date field.",
             parse_duration),
+    Setting("WORKERS", None,
+            "Worker processes of `syndicate serve`. Default: the CPU cores the server may use.",
+            _positive_int),
+    Setting("ACCESS_LOG", True,
+            "`syndicate serve` logs one line per request to standard output, in the Combined "
+            "Log Format. Off: no access log (`--no-access-log`).", _flag),
+    Setting("SHUTDOWN_TIMEOUT", 20,
+            "Seconds `syndicate serve` lets requests in flight finish after SIGTERM or Ctrl-C "
+            "before it kills a worker (counts and pings are written within them).",
+            _positive_int),
+    Setting("METRICS", False,
+            "Serve Prometheus metrics at `/metrics` (requests and latency per route class, "
+            "render cache, share-count flush lag, WebSub queue), added up over every worker. "
+            "Off by default: keep /metrics away from the public (see README).", _flag),
 )
 
 _BY_NAME = {setting.name: setting for setting in REGISTRY}
@@ -158,10 +171,23 @@ class Settings:
     archive_size: int
     share_counting: bool
     future_lead: timedelta
+    access_log: bool
+    shutdown_timeout: int
+    metrics: bool
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def _cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, not the machine's total)."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if count is not None:
+        return int(count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def default_instance_path() -> Path:
@@ -207,14 +233,30 @@ def load_settings(
             except (TypeError, ValueError) as error:
                 label = PREFIX + name if where == "environment" else name
                 raise ConfigError(f"Setting {label} ({where}): {error}") from error
-    # Each setting is the Settings field of the same name in lower case; three need a
-    # value derived from the instance folder when unset, and the default networks parsing.
+    # Each setting is the Settings field of the same name in lower case; some need a value
+    # derived when unset (from the instance folder, the machine's cores), networks parsing.
     fields = {setting.name.lower(): values[setting.name] for setting in REGISTRY}
     fields["database_url"] = values["DATABASE_URL"] or f"sqlite:///{instance_path / 'syndicate.db'}"
     fields["sources"] = Path(values["SOURCES"]) if values["SOURCES"] else instance_path / "sources.toml"
     fields["redis_url"] = values["REDIS_URL"] or None
     fields["fetch_internal_networks"] = parse_networks(values["FETCH_INTERNAL_NETWORKS"])
+    fields["workers"] = values["WORKERS"] or _cpu_cores()
     return Settings(instance_path=instance_path, **fields)
+
+
+def served_origin(settings: Settings, host: str, port: int) -> str | None:
+    """The origin to use for a server on ``host:port`` when BASE_URL was left at its
+    default and does not name that address; None when BASE_URL fits."""
+    if settings.base_url != _BY_NAME["BASE_URL"].default:
+        return None
+    origin = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return None if origin == settings.base_url else origin
+
+
+def base_url_hint(origin: str) -> str:
+    """What a server says when it fills in BASE_URL from the address it serves."""
+    return (f"SYNDICATE_BASE_URL is not set; using {origin} in absolute URLs "
+            "(set it to the public origin, e.g. https://news.example.com)")
 
 
 def settings_table() -> str:

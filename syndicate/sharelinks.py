@@ -12,28 +12,33 @@ target is built from that post, on this site's ``BASE_URL``; nothing in the requ
 
 Counting: per code and day (site time zone), human clicks and link-preview fetches by
 known crawlers apart. HEAD, ``DNT: 1`` and ``Sec-GPC: 1`` are not counted, nor are search
-engine robots. No address or user agent is stored: ``ShareCounter`` keeps integers in
-memory and adds them to the database in a background thread every few seconds, so
-counting never delays or breaks a redirect.
+engine robots, and a client counts once per code per ``COUNT_WINDOW`` (``SeenClients``:
+keyed hashes of address and user agent, in memory only). No address or user agent is
+stored: ``ShareCounter`` keeps integers in memory and adds them to the database in a
+background thread every few seconds, so counting never delays or breaks a redirect.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import ipaddress
 import logging
 import os
 import re
+import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
-from . import urls
+from . import metrics, urls
 from .errors import PostGone, PostNotFound, ShareCodeNotFound, SyndicateError
+from .memo import BoundedCache
 from .model import INFOCODE_RE
 from .share import normalize_code, strip_pasted
 from .store.shares import ShareDay, ShareTarget
@@ -58,6 +63,10 @@ UTM_KEY = re.compile(r"utm_[a-z0-9_]{1,32}")
 MAX_UTM = 10
 MAX_UTM_VALUE = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A client counts once per code per window (seconds).
+COUNT_WINDOW = 30 * 60
+#: Clients remembered per window (16-byte hashes, about 10 MB); past it nothing is counted.
+MAX_SEEN = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,8 @@ class ShareLinks:
     def __init__(self, core: Syndicate) -> None:
         self.core = core
         self.counter = ShareCounter(core.store, core.tz, enabled=core.settings.share_counting)
-        self._paths: dict[ShareTarget, str] = {}
+        self.seen = SeenClients()
+        self._paths: BoundedCache[ShareTarget, str] = BoundedCache(50_000, 16 * 2**20)
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -130,15 +140,13 @@ class ShareLinks:
     def path(self, target: ShareTarget) -> str:
         found = self._paths.get(target)
         if found is None:
-            if len(self._paths) > 50_000:
-                self._paths.clear()
             try:
                 found = urls.permalink(target.category, target.published, target.post_id,
                                        self.core.tz)
             except (OverflowError, ValueError):
                 # A date stored before ingest checked dates: there is no page to send to.
                 raise PostNotFound(f"这篇文章无法显示：{target.post_id}") from None
-            self._paths[target] = found
+            self._paths.put(target, found)
         return found
 
     def location(self, target: ShareTarget, query_string: str = "") -> str:
@@ -151,7 +159,7 @@ class ShareLinks:
                  ) -> tuple[int, list[tuple[str, str]]]:
         """Status and headers of the redirect to ``target``; counts the request."""
         kind = classify(environ.get("REQUEST_METHOD", "GET"), environ)
-        if kind is not None:
+        if kind is not None and self.counter.enabled and self.seen.first(target.code, environ):
             try:
                 self.counter.hit(target.code, kind)
             except Exception:  # counting must never break a redirect
@@ -183,6 +191,63 @@ def _live(target: ShareTarget | None, message: str, missing: type[SyndicateError
     return target
 
 
+class SeenClients:
+    """Which clients followed which code in the current window, known only as keyed hashes.
+
+    A client is its address (an IPv6 address by its /64, which one subscriber holds) and
+    its user agent. They are hashed with keyed BLAKE2b (a MAC, like HMAC, at less than half
+    the cost on this hot path) under a random key that lives in this process's memory only
+    and is replaced, with the set, when a window of ``window`` seconds begins: a hash can
+    be neither reversed nor linked to the same client in another window, and nothing of it
+    is ever written. The set is bounded: once ``max_entries``
+    clients were seen in a window, nobody more is counted until the next one (the safe
+    failure is to under-count, never to grow).
+
+    Each worker process has its own key and set, so a client whose requests reach several
+    workers may be counted once per worker and window: at most ``WORKERS`` times, against
+    once per request before.
+    """
+
+    def __init__(self, window: float = COUNT_WINDOW, max_entries: int = MAX_SEEN,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._slot = -1
+        self._key = b""
+        self._seen: set[bytes] = set()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first(self, code: str, environ: Mapping[str, Any]) -> bool:
+        """True the first time this client follows ``code`` in the current window."""
+        message = "\0".join((code, client_address(environ.get("REMOTE_ADDR") or ""),
+                              environ.get("HTTP_USER_AGENT") or ""))
+        slot = int(self.clock() // self.window)
+        with self._lock:
+            if slot != self._slot:
+                self._slot, self._key, self._seen = slot, secrets.token_bytes(32), set()
+            digest = hashlib.blake2b(message.encode("utf-8", "replace"), key=self._key,
+                                     digest_size=16).digest()
+            if digest in self._seen or len(self._seen) >= self.max_entries:
+                return False
+            self._seen.add(digest)
+            return True
+
+
+def client_address(address: str) -> str:
+    """The address that names one client: IPv4 as is, IPv6 by its /64 (a subscriber's
+    prefix, within which a device may pick any address)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False).network_address)
+    except ValueError:
+        return address
+
+
 class ShareCounter:
     """Per-(code, day) click and preview counts, kept in memory and added to the database
     in the background every ``interval`` seconds (and at exit). A failed write keeps the
@@ -201,6 +266,7 @@ class ShareCounter:
         self._pid: int | None = None
         self._day = ""
         self._day_ends = 0.0
+        self._pending_since: float | None = None  # when the oldest unwritten count came
 
     def hit(self, code: str, kind: str) -> None:
         """Count one click or preview of ``code`` today; never blocks on the database."""
@@ -216,6 +282,8 @@ class ShareCounter:
             if counts is None:
                 counts = self._counts[key] = [0, 0]
             counts[slot] += 1
+            if self._pending_since is None:
+                self._pending_since = now
         if self._pid != os.getpid():
             self._start()
 
@@ -229,6 +297,7 @@ class ShareCounter:
         """Add what was counted to the database; return how many (code, day) rows."""
         with self._lock:
             taken, self._counts = self._counts, {}
+            since, self._pending_since = self._pending_since, None
         if not taken:
             return 0
         try:
@@ -241,6 +310,8 @@ class ShareCounter:
                     counts = self._counts.setdefault(key, [0, 0])
                     counts[0] += clicks
                     counts[1] += previews
+                if since is not None:  # the kept counts are as old as before
+                    self._pending_since = min(since, self._pending_since or since)
             return 0
         return len(taken)
 
@@ -257,6 +328,8 @@ class ShareCounter:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+            since = self._pending_since
+            metrics.share_flush_lag(0.0 if since is None else time.time() - since)
 
     def stop(self) -> None:
         """Write what is counted and stop the background thread."""

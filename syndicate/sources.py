@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .text import normalize_slug
 
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+DURATION_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: Polling faster than this is not polite to anyone.
 MIN_EVERY = timedelta(seconds=10)
@@ -73,7 +73,7 @@ def parse_duration(text: Any) -> timedelta:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:
-        match = DURATION_RE.match(str(text))
+        match = DURATION_RE.fullmatch(str(text))
         if match is None:
             raise ValueError(f"{text!r} is not a duration such as 30s, 5m, 1h or 1d")
         seconds = float(match.group(1)) * UNITS[match.group(2)]
@@ -153,7 +153,7 @@ class _SourceReader:
 
     def read(self) -> Source:
         name = self.text("name", required=True) or ""
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             self.fail("name", f"{name!r} must be lowercase letters, digits and '-' "
                               "(like cailianshe or em-market)")
         kind_text = self.text("kind", required=True) or ""

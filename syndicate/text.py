@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from .markup import CENTER_CLASS, OBSOLETE, bound_nesting, normalize
+from .memo import memoize
 
 # --- slugs -------------------------------------------------------------------------
 
@@ -30,7 +31,7 @@ def _fold_accents(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-@lru_cache(maxsize=4096)
+@memoize(max_entries=4096, max_bytes=2 * 2**20)
 def slugify_name(name: str) -> str:
     """Return the toneless pinyin slug of a media name, syllables joined as the old site did.
 
@@ -46,7 +47,7 @@ def slugify_name(name: str) -> str:
     return _ascii_slug(_fold_accents("".join(syllables)))
 
 
-@lru_cache(maxsize=4096)
+@memoize(max_entries=4096, max_bytes=2 * 2**20)  # keyed by request paths too
 def normalize_slug(slug: str) -> str:
     """Return a legacy category slug in the ``[a-z0-9-]`` form (``TechWeb`` -> ``techweb``).
 

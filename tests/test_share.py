@@ -3,6 +3,7 @@ QR codes, and counting without tracking."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
@@ -277,9 +278,17 @@ def test_who_is_counted(method: str, headers: dict[str, str], kind: str | None) 
     assert classify(method, headers) == kind
 
 
-def follow(client: Any, url: str, times: int = 1, **headers: str) -> None:
+_READERS = itertools.count(1)
+
+
+def follow(client: Any, url: str, times: int = 1, address: str | None = None,
+           **headers: str) -> None:
+    """Follow a link ``times`` times, each time as another reader (another address), since
+    one reader counts once per window."""
     for _ in range(times):
-        assert client.get(url, headers=headers).status_code in (301, 302)
+        n = next(_READERS)
+        environ = {"REMOTE_ADDR": address or f"198.18.{n // 250 % 250}.{n % 250 + 1}"}
+        assert client.get(url, headers=headers, environ_base=environ).status_code in (301, 302)
 
 
 def test_clicks_and_previews_are_counted_apart_per_day(client: Any, core: Any) -> None:
@@ -322,7 +331,7 @@ def test_counting_batches_writes_and_a_failing_write_breaks_nothing(
 
 
 def test_nothing_about_the_reader_is_stored(client: Any, core: Any) -> None:
-    follow(client, f"/s/{code_of(core)}", 1, **{"User-Agent": BROWSER})
+    follow(client, f"/s/{code_of(core)}", 1, address="127.0.0.1", **{"User-Agent": BROWSER})
     core.shares.counter.flush()
     with core.store.engine.connect() as conn:
         tables = {row[0]: row[1] for row in conn.exec_driver_sql(
@@ -400,8 +409,9 @@ def test_the_production_server_redirects_and_counts_in_every_worker(tmp_path: Pa
     code = code_of(core)
     core.close(wait=0)
     with server(tmp_path, database_url) as base:
-        for agent in [BROWSER] * 6 + [TWITTER] * 2:
-            answer = requests.get(f"{base}/s/{code}", headers={"User-Agent": agent,
+        # Eight readers (one address, eight browsers): each counts once.
+        for n, agent in enumerate([BROWSER] * 6 + [TWITTER] * 2):
+            answer = requests.get(f"{base}/s/{code}", headers={"User-Agent": f"{agent} r{n}",
                                                                 "Connection": "close"},
                                   allow_redirects=False, timeout=5)
             assert answer.status_code == 302

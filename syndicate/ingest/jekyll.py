@@ -351,7 +351,7 @@ def _strip_chrome(body: str) -> tuple[str, _Chrome]:
 
 
 def _post_id(slug: str, share_code: str | None, raw_body: str, filename: str) -> str:
-    if INFOCODE_RE.match(slug):
+    if INFOCODE_RE.fullmatch(slug):
         return slug
     share = share_code or _first_share_code(raw_body)
     if share:

@@ -90,7 +90,7 @@ def stable_id(code: str | None, guid: str | None, link: str | None, scope: str) 
     """
     for value in (code, guid, link):
         text = (value or "").strip()
-        if INFOCODE_RE.match(text):
+        if INFOCODE_RE.fullmatch(text):
             return text
         match = _CODE_IN_URL_RE.search(text) if text else None
         if match:

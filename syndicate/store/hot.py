@@ -36,11 +36,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
+from ..memo import BoundedCache
 from ..model import FeedState
 
 T = TypeVar("T")
-#: Rows kept per SQLite connection (or PostgreSQL process) before the memo starts over.
+#: Rows (and bytes) kept per SQLite connection or PostgreSQL process, least recently used
+#: dropped first.
 _MEMO_LIMIT = 20_000
+_MEMO_BYTES = 16 * 2**20
 #: The PostgreSQL channel every write transaction notifies.
 CHANNEL = "syndicate_changes"
 #: The longest a PostgreSQL row is trusted without reading it again (the bound on staleness
@@ -134,7 +137,8 @@ class HotLookup(Generic[T]):
         elif dialect == "postgresql":
             self.get = self._get_postgres
             self._changes = _changes_of(engine, self._conninfo())
-            self._memo: dict[str, tuple[int, float, T]] = {}
+            self._memo: BoundedCache[str, tuple[int, float, T]] = BoundedCache(
+                _MEMO_LIMIT, _MEMO_BYTES)
         else:
             self.get = self._get_generic
 
@@ -147,25 +151,29 @@ class HotLookup(Generic[T]):
                                    isolation_level=None)
             conn.execute("PRAGMA query_only=1")
             conn.execute("PRAGMA busy_timeout=10000")
-            local.conn, local.pid, local.seen, local.memo = conn, os.getpid(), None, {}
+            local.conn, local.pid, local.seen = conn, os.getpid(), None
+            local.memo = BoundedCache(_MEMO_LIMIT, _MEMO_BYTES)
         return local
 
     def _get_sqlite(self, key: str) -> T | None:
         try:
             local = self._sqlite()
             version = local.conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != local.seen or len(local.memo) > _MEMO_LIMIT:
+            if version != local.seen:
                 local.memo.clear()
                 local.seen = version
             memo = local.memo
-            if key in memo:
-                return memo[key]  # type: ignore[no-any-return]
+            found = memo.get(key)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
             row = local.conn.execute(self._sql_named, {"key": key}).fetchone()
         except sqlite3.Error as error:
             self._local.pid = None
             raise StorageError(f"cannot read {self.what} {key!r}: {error}") from error
-        found = None if row is None else self.convert(key, row)
-        memo[key] = found
+        if row is None:
+            return None  # misses are not kept: their keys are whatever clients ask for
+        found = self.convert(key, row)
+        memo.put(key, found)
         return found
 
     # -- PostgreSQL ------------------------------------------------------------------
@@ -190,9 +198,7 @@ class HotLookup(Generic[T]):
         found = self._query_postgres(key)
         if generation is not None and found is not None:
             # Misses are not kept: their keys come from clients and have no bound.
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[key] = (generation, now, found)
+            self._memo.put(key, (generation, now, found))
         return found
 
     def _query_postgres(self, key: str) -> T | None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import re
+import json
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from ..errors import ConfigError, InvalidFields, InvalidPost, Unauthorized
 from ..ingest.admit import tag_name
 from ..ingest.post import build_post, parse_datetime, stable_id
-from ..model import Outcome, Post
+from ..model import POST_ID_RE, Outcome, Post
 from ..redact import redact, redact_optional
 from ..sources import Source
 from ..store.sources import SourceState
@@ -23,7 +24,6 @@ from .openapi import openapi
 
 bp = Blueprint("api", __name__)
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FIELDS = ("id", "title", "date", "media", "category", "tags", "html", "url")
 MAX_TAGS = 20
 #: The API's name of a post field that ingest names otherwise.
@@ -33,8 +33,26 @@ MAX_NAME = 100
 
 @bp.before_request
 def limit_body() -> None:
-    # Flask answers 413 when a body is larger than this (read lazily, per request).
-    request.max_content_length = core().settings.api_max_bytes
+    # Flask answers 413 when Content-Length says more than this. A chunked body has none,
+    # and werkzeug then reads at most this many bytes and stops without a word: allowing
+    # one byte more lets ``json_body`` see that the body went past the limit.
+    request.max_content_length = core().settings.api_max_bytes + 1
+
+
+def json_body() -> Any:
+    """The request body as JSON: 413 past API_MAX_BYTES (with or without Content-Length),
+    400 naming the body when it is not JSON or nests too deeply to read."""
+    data = request.get_data(cache=True)
+    if len(data) > core().settings.api_max_bytes:
+        raise RequestEntityTooLarge(
+            f"the body is larger than {core().settings.api_max_bytes} bytes (API_MAX_BYTES)")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidFields("the body is not valid JSON", {"body": "not valid JSON"}) from None
+    except RecursionError:  # the json module recurses per level: 100,000 "[" overflow it
+        raise InvalidFields("the body nests too deeply", {"body": "JSON nested too deeply"}) \
+            from None
 
 
 def require_token() -> None:
@@ -55,7 +73,7 @@ def require_token() -> None:
 def publish() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create or update a post; idempotent on its id."""
     require_token()
-    data = request.get_json(force=True, silent=True)
+    data = json_body()
     if not isinstance(data, dict):
         raise InvalidFields("the body must be a JSON object", {"body": "must be a JSON object"})
     post = _post_input(data)
@@ -120,7 +138,7 @@ def _text(limit: int | None = None) -> Any:
 
 
 def _id(value: Any) -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not POST_ID_RE.fullmatch(value):
         raise ValueError("must be 1-100 letters, digits, '.', '_' or '-' "
                          "(e.g. NW202603090000000001)")
     return value
@@ -223,7 +241,7 @@ def source_json(source: Source, state: SourceState | None) -> dict[str, Any]:
 
 @bp.get("/api/sources")
 def sources_json() -> dict[str, Any]:
-    # As /status does: a missing or broken sources file is reported, not a 500.
+    """Each source's polls; no sources file is no sources (with the reason, as /status)."""
     try:
         return {"sources": [source_json(s, st) for s, st in core().source_status()]}
     except ConfigError as error:

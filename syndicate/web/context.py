@@ -9,6 +9,9 @@ from werkzeug.wrappers import Response
 from ..core import Syndicate
 from ..errors import CategoryNotFound
 
+#: The longest legacy category slug looked up for a redirect (the old site's were under 60).
+MAX_LEGACY_SLUG = 120
+
 
 def core() -> Syndicate:
     return current_app.extensions["syndicate"]  # type: ignore[no-any-return]
@@ -29,7 +32,9 @@ def moved_category(slug: str) -> str | None:
     """Return None for a known category, the slug a legacy one now lives at, else 404."""
     if core().store.category(slug) is not None:
         return None
-    target = core().canonical_slug(slug)
+    # Legacy slugs are short: a longer path segment is no category, and is not worth a
+    # slug memo entry (the memo's keys must not be whatever a client makes up).
+    target = core().canonical_slug(slug) if len(slug) <= MAX_LEGACY_SLUG else None
     if target is None:
         raise CategoryNotFound(f"没有这个分类：{slug}")
     return target

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, request
 
+from .. import params
 from ..discovery import Discovery, Document
 from ..model import FeedFormat
 from .context import core
@@ -27,9 +28,8 @@ def _serve(doc: Document) -> Response:
 def opml() -> Response:
     """Every category with its Atom, RSS and JSON Feed; ``?format=`` gives one format, flat."""
     raw = request.args.get("format")
-    if raw is not None and raw not in {f.value for f in FeedFormat}:
-        abort(400)
-    return _serve(_discovery().opml(FeedFormat(raw) if raw else None))
+    fmt = params.choice("format", raw, tuple(FeedFormat)) if raw is not None else None
+    return _serve(_discovery().opml(FeedFormat(fmt) if fmt else None))
 
 
 @bp.get("/sitemap.xml")

@@ -511,7 +511,7 @@ def _pcre_escape(text: str) -> str:
 
 def _info_codes(post_id: str) -> tuple[str, ...]:
     """Both infoCode forms of a post id (NW + digits and the bare digits), or none."""
-    match = INFOCODE_RE.match(post_id)
+    match = INFOCODE_RE.fullmatch(post_id)
     return (f"NW{match.group(1)}", match.group(1)) if match else ()
 
 

@@ -24,11 +24,12 @@ from flask import Blueprint, Response, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import urls
+from .. import metrics, urls
 from ..cache import Rendered
 from ..core import FeedRequest, Syndicate
 from ..errors import SyndicateError
 from ..feedview import FeedDocument, FeedQuery
+from ..memo import BoundedCache
 from ..model import FeedFormat
 from .context import core, moved_category, redirect_to, wsgi_path_text
 
@@ -56,8 +57,10 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
             and not _modified(memos, environ, doc.etag, doc.last_modified)):
         return "304 Not Modified", common, b""
     gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-    ready = memos.ready.get((doc.etag, gzip))
+    cacheable = getattr(doc, "cacheable", True)
+    ready = memos.ready.get((doc.etag, gzip)) if cacheable else None
     if ready is not None:
+        metrics.cache_lookup(hit=True)  # served stored bytes without asking the render cache
         return "200 OK", ready[0], ready[1]
     rendered = render()
     body = rendered.gzipped if gzip else rendered.body
@@ -67,18 +70,24 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
         headers.append(("Content-Encoding", "gzip"))
     if doc.links:
         headers.append(("Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in doc.links)))
-    _remember(memos.ready, (doc.etag, gzip), (headers, body), 256)
+    if cacheable:
+        memos.ready.put((doc.etag, gzip), (headers, body))
     return "200 OK", headers, body
 
 
 @dataclass
 class Memos:
-    """Hot-path memos of one core, keyed by ETags (which name a version, so entries never
-    go stale) and bounded by starting over. They hold references to cached bytes."""
+    """Hot-path memos of one core, keyed by ETags we minted (which name a version, so
+    entries never go stale) and by validators of the shape we mint; each is a
+    ``BoundedCache``, so no client can make them grow. ``ready`` holds references to
+    cached bytes."""
 
-    common: dict[tuple[str, int], Headers] = field(default_factory=dict)
-    ready: dict[tuple[str, bool], tuple[Headers, bytes]] = field(default_factory=dict)
-    modified: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    common: BoundedCache[tuple[str, int], Headers] = field(
+        default_factory=lambda: BoundedCache(4096, 4 * 2**20))
+    ready: BoundedCache[tuple[str, bool], tuple[Headers, bytes]] = field(
+        default_factory=lambda: BoundedCache(256, 32 * 2**20))
+    modified: BoundedCache[tuple[Any, ...], bool] = field(
+        default_factory=lambda: BoundedCache(4096, 2 * 2**20))
 
 
 _MEMOS: WeakKeyDictionary[Syndicate, Memos] = WeakKeyDictionary()
@@ -91,12 +100,6 @@ def memos_of(syndicate: Syndicate) -> Memos:
     return found
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
-    if len(memo) >= limit:
-        memo.clear()
-    memo[key] = value
-
-
 def _common_headers(memos: Memos, etag: str, max_age: int) -> Headers:
     """Headers of the 200 and the 304 alike. Weak ETag: the gzip and identity bytes of
     one version are the same document."""
@@ -104,33 +107,60 @@ def _common_headers(memos: Memos, etag: str, max_age: int) -> Headers:
     if found is None:
         found = [("ETag", quote_etag(etag, weak=True)),
                  ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
-        _remember(memos.common, (etag, max_age), found, 4096)
+        memos.common.put((etag, max_age), found)
     return found
+
+
+#: One ETag as we mint them (24 hex digits, weak or strong): the only If-None-Match memoised.
+_MINTED_ETAG = re.compile(r'(?:W/)?"[0-9a-f]{24}"')
+#: An HTTP date is 29 characters; the obsolete forms a few more.
+_MAX_DATE = 40
 
 
 def _modified(memos: Memos, environ: dict[str, Any], etag: str, last_modified: Any) -> bool:
-    """werkzeug decides (If-None-Match first, dates compared as dates); readers repeat the
-    same validators all day, so the answer is memoised per header values."""
-    key = (environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
-           environ.get("HTTP_IF_MATCH"), environ.get("HTTP_IF_UNMODIFIED_SINCE"),
-           environ.get("HTTP_RANGE"), etag, last_modified)
+    """werkzeug decides (If-None-Match first, dates compared as dates). Readers repeat the
+    same validators all day, so the answer is memoised, but only for validators of the
+    shape we send: anything else (lists, huge or odd values, If-Match, Range) is decided
+    afresh and not remembered."""
+    validators = _validators(environ)
+    if validators is None:
+        return is_resource_modified(environ, etag=etag, last_modified=last_modified)
+    key = (*validators, etag, last_modified)
     found = memos.modified.get(key)
     if found is None:
         found = is_resource_modified(environ, etag=etag, last_modified=last_modified)
-        _remember(memos.modified, key, found, 4096)
+        memos.modified.put(key, found)
     return found
 
 
-_GZIP: dict[str | None, bool] = {}
+def _validators(environ: dict[str, Any]) -> tuple[str | None, str | None] | None:
+    """The request's If-None-Match and If-Modified-Since, when both are of our shape."""
+    if environ.get("HTTP_IF_MATCH") or environ.get("HTTP_IF_UNMODIFIED_SINCE") \
+            or environ.get("HTTP_RANGE"):
+        return None
+    none_match = environ.get("HTTP_IF_NONE_MATCH")
+    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if none_match is not None and not _MINTED_ETAG.fullmatch(none_match):
+        return None
+    if since is not None and len(since) > _MAX_DATE:
+        return None
+    return none_match, since
+
+
+#: Accept-Encoding values seen often enough to remember (by value, when short).
+_GZIP: BoundedCache[str, bool] = BoundedCache(256, 64 * 1024)
+_MAX_MEMO_ENCODING = 100
 
 
 def accepts_gzip(header: str | None) -> bool:
     """Tell whether an Accept-Encoding header allows gzip (q=0 refuses; * counts)."""
+    if not header:
+        return False
     found = _GZIP.get(header)
     if found is None:
-        found = bool(header) and parse_accept_header(header)["gzip"] > 0
-        if len(_GZIP) < 1000:
-            _GZIP[header] = found
+        found = parse_accept_header(header)["gzip"] > 0
+        if len(header) <= _MAX_MEMO_ENCODING:  # a few browsers' values, not every client's
+            _GZIP.put(header, found)
     return found
 
 
@@ -143,6 +173,10 @@ def _query() -> FeedQuery:
     return FeedQuery.from_query_string(request.query_string.decode("latin-1"))
 
 
+def _feed(feed: FeedRequest) -> BaseResponse:
+    return _flask_response(core().feeds.document(feed, _query()))
+
+
 # -- Flask views (every feed URL; errors and redirects happen here) -------------------
 
 
@@ -151,21 +185,18 @@ def category_feed(slug: str, ext: str) -> BaseResponse:
     target = moved_category(slug)
     if target:
         return redirect_to(urls.category_path(target, FORMATS[ext]), 301)
-    feed = FeedRequest("category", slug, FORMATS[ext])
-    return _flask_response(core().feeds.document(feed, _query()))
+    return _feed(FeedRequest("category", slug, FORMATS[ext]))
 
 
 @bp.get(f"/tag/<tag>.{EXT}")
-def tag_feed(tag: str, ext: str) -> Response:
-    feed = FeedRequest("tag", tag, FORMATS[ext])
-    return _flask_response(core().feeds.document(feed, _query()))
+def tag_feed(tag: str, ext: str) -> BaseResponse:
+    return _feed(FeedRequest("tag", tag, FORMATS[ext]))
 
 
 @bp.get("/feed.xml", defaults={"ext": "atom"})
 @bp.get("/feed.<any(rss, json):ext>")
-def site_feed(ext: str) -> Response:
-    feed = FeedRequest("site", "", FORMATS[ext])
-    return _flask_response(core().feeds.document(feed, _query()))
+def site_feed(ext: str) -> BaseResponse:
+    return _feed(FeedRequest("site", "", FORMATS[ext]))
 
 
 @bp.get(f"/category/<slug>/archive/<int:page>.{EXT}")
@@ -188,9 +219,10 @@ def site_archive(page: int, ext: str) -> Response:
 
 # -- the fast path ---------------------------------------------------------------------
 
-_FEED_RE = re.compile(r"^/(?:feed\.(xml|rss|json)|(category|tag)/([^/]+)\.(atom|rss|json))$")
+# Matched with fullmatch: "$" would take "/feed.xml\n" for "/feed.xml".
+_FEED_RE = re.compile(r"/(?:feed\.(xml|rss|json)|(category|tag)/([^/]+)\.(atom|rss|json))")
 _ARCHIVE_RE = re.compile(
-    r"^/(?:feed|(category|tag)/([^/]+))/archive/([1-9][0-9]{0,8})\.(atom|rss|json)$")
+    r"/(?:feed|(category|tag)/([^/]+))/archive/([1-9][0-9]{0,8})\.(atom|rss|json)")
 
 
 class FeedFastPath:
@@ -215,14 +247,14 @@ class FeedFastPath:
 
     def _answer(self, environ: dict[str, Any]) -> Answer | None:
         path = environ.get("PATH_INFO", "")
-        match = _FEED_RE.match(path)
+        match = _FEED_RE.fullmatch(path)
         if match is not None:
             site_ext, kind, name, ext = match.groups()
             feed = (FeedRequest("site", "", FORMATS[site_ext]) if site_ext
                     else FeedRequest(kind, wsgi_path_text(name), FORMATS[ext]))
             doc = self.syndicate.feeds.document(feed, _fast_query(environ))
             return answer(self.syndicate, doc, environ)
-        match = _ARCHIVE_RE.match(path)
+        match = _ARCHIVE_RE.fullmatch(path)
         if match is not None:
             kind, name, page, ext = match.groups()
             feed = FeedRequest(kind or "site", wsgi_path_text(name) if kind else "", FORMATS[ext])

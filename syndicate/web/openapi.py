@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import POST_ID_RE
+
 _ERROR = {
     "type": "object",
     "properties": {
@@ -19,7 +21,7 @@ _POST_IN = {
     "additionalProperties": False,
     "required": ["title", "date", "media", "html"],
     "properties": {
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        "id": {"type": "string", "pattern": f"^{POST_ID_RE.pattern}$",
                "description": "The article id (an infoCode such as NW202603090000000001; NW and "
                               "the "
                               "bare digits are one article). Default: derived from url, else from "

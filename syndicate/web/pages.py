@@ -6,10 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, render_template, request
 from werkzeug.wrappers import Response
 
-from .. import preview, urls
+from .. import params, preview, urls
 from ..errors import PostNotFound
 from ..listings import Listing, ref_path
 from ..model import FeedFormat, Post, PostRef
@@ -76,10 +76,8 @@ def localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(404)
-    return int(raw)
+    """``?page=``: malformed is 400 (naming it); a page past the last is the view's 404."""
+    return params.page_number(request.args.get("page"))
 
 
 def serve_listing(listing: Listing, render: Callable[[], str]) -> Response:

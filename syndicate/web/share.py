@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +22,7 @@ from werkzeug.wrappers import Response
 from .. import urls
 from ..core import Syndicate
 from ..errors import SyndicateError
+from ..memo import memoize
 from .context import core, wsgi_path_text
 
 bp = Blueprint("share", __name__)
@@ -106,7 +106,7 @@ def qr_code(raw: str) -> Response:
     return response.make_conditional(request)
 
 
-@lru_cache(maxsize=4096)
+@memoize(max_entries=4096, max_bytes=16 * 2**20)
 def qr_svg(url: str) -> bytes:
     """A QR code of ``url`` (error correction M, 4-module quiet zone), black on white so it
     scans on a dark page too."""
