@@ -253,6 +253,8 @@ def feed_documents(draw: st.DrawFn) -> tuple[bytes, str]:
           b"<link>javascript:alert(document.domain)</link><guid>g1</guid>"
           b"<pubDate>Fri, 31 Dec 9999 20:00:00 GMT</pubDate><description>b</description>"
           b"</item></channel></rss>", "application/rss+xml"))
+@example((b'{"version": "https://jsonfeed.org/version/1.1", "items": '
+          + hostile.nested_json(100_000).encode() + b"}", "application/feed+json"))
 @hostile.FUZZ
 def test_read_feed_reads_or_refuses(document: tuple[bytes, str]) -> None:
     body, content_type = document
@@ -340,6 +342,7 @@ SOURCE_JSON = {"name": "fuzz-json", "kind": "json", "items": "data.list", "field
 
 
 @given(document=api_documents())
+@example(document=hostile.nested_json(100_000).encode())
 @hostile.FUZZ
 def test_read_list_reads_or_refuses(document: bytes) -> None:
     source = sources({**SOURCE_JSON, "url": "https://up.example.com/list"})[0]

@@ -145,6 +145,8 @@ def read_json_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) 
         document = json.loads(decode(data, charset))
     except ValueError as error:
         raise UpstreamError(f"the response is not a feed: not valid JSON ({error})") from None
+    except RecursionError:  # the json module recurses per level: 100,000 "[" overflow it
+        raise UpstreamError("the response is not a feed: its JSON nests too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list) \
             or not str(document.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise UpstreamError("the response is not a JSON Feed: no version or items")
