@@ -22,7 +22,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from ..errors import InvalidPost
-from ..model import INFOCODE_RE, PostInput
+from ..model import INFOCODE_RE, PostInput, article_key
 from ..text import (
     derive_title,
     ensure_footer,
@@ -82,6 +82,13 @@ def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
             yield from _walk(path, seen)
         elif entry.is_file() and path.suffix.lower() in POST_EXTENSIONS:
             yield path
+
+
+def name_key(path: Path) -> str | None:
+    """Return the article key a post file's name gives, or None when its id is read from the
+    body (a share link): files with one name key are one article."""
+    slug = _FileName.parse(path.name).slug
+    return article_key(slug) if INFOCODE_RE.match(slug) else None
 
 
 # --- reading one post --------------------------------------------------------------

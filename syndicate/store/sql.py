@@ -24,6 +24,9 @@ from .shares import ShareStoreMixin
 from .sources import SourceStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The tables bulk imports and prunes rewrite, whose planner statistics they skew.
+BULK_TABLES = ("posts", "post_categories", "post_tags", "feed_entries", "feeds", "share_codes",
+               "tombstones")
 # Stay well under SQLite's bound-parameter limit in IN (...) lists.
 CHUNK = 500
 #: Rounds of re-minting share codes that clashed with existing ones (each clash is ~2**-60).
@@ -121,23 +124,38 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's planner statistics of the tables bulk writes change.
+
+        Autovacuum may be off or late after a bulk write, and stale row counts make the
+        planner scan whole tables. SQLite plans by its indexes without statistics, and an
+        ANALYZE there would change the plans every other query was measured with: skipped.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self._connect(write=True) as conn:
+            conn.execute(text(f"ANALYZE {', '.join(BULK_TABLES)}"))
+
     # -- writing ---------------------------------------------------------------------
 
-    def save_posts(self, batch: Sequence[PostInput], now: datetime | None = None) -> list[StoreResult]:
+    def save_posts(self, batch: Sequence[PostInput], now: datetime | None = None, *,
+                   run: datetime | None = None) -> list[StoreResult]:
         """Insert or update a batch of posts in one transaction; one result per article.
 
         Inputs naming the same article (NW and bare infoCode, or the same file twice) are
         merged: the first keeps its id and primary category, the last one's content wins,
         categories and tags accumulate. ``category_slug`` must be set on every input.
+        ``run`` stamps the posts created (default ``now``): an article an earlier batch of
+        the same run created is merged into as if it had been in this batch (MERGED).
         """
         now = now or datetime.now(UTC)
         drafts = self._merge(batch)
         with self._connect(write=True) as conn:
             existing = self._existing(conn, list(drafts))
             self._ensure_categories(conn, drafts.values(), now)
-            results = [self._save_one(conn, draft, existing.get(key), now)
+            results = [self._save_one(conn, draft, existing.get(key), now, run)
                        for key, draft in drafts.items()]
-            self._write_rows(conn, results, now)
+            self._write_rows(conn, results, now, run or now)
         return [result for result, _ in results]
 
     @staticmethod
@@ -163,7 +181,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         for start in range(0, len(keys), CHUNK):
             rows = conn.execute(
                 select(posts.c.id, posts.c.key, posts.c.category, posts.c.fingerprint,
-                       posts.c.share_code, posts.c.updated, posts.c.published)
+                       posts.c.share_code, posts.c.updated, posts.c.published, posts.c.created)
                 .where(posts.c.key.in_(keys[start:start + CHUNK]))
             ).mappings()
             for row in rows:
@@ -198,9 +216,12 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             conn.execute(categories.insert(), missing)
 
     def _save_one(
-        self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime
+        self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime,
+        run: datetime | None = None,
     ) -> tuple[StoreResult, dict[str, Any] | None]:
-        origin = draft.origins[-1]
+        origin, merged = draft.origins[-1], tuple(draft.origins[:-1])
+        # Created earlier in this run: this input joins that article as an in-batch one would.
+        same_run = old is not None and run is not None and old["created"] == run
         before: tuple[list[str], list[str]] = ([], [])
         if old is not None:
             before = (list(old["categories"]), list(old["tags"]))
@@ -210,9 +231,11 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             draft.categories, draft.tags = old["categories"], old["tags"]
         print_ = fingerprint(draft.data, draft.categories, draft.tags)
         if old is not None and old["fingerprint"] == print_:
-            return StoreResult(Outcome.UNCHANGED, draft.id, origin), None
+            outcome = Outcome.MERGED if same_run else Outcome.UNCHANGED
+            return StoreResult(outcome, draft.id, origin, merged=merged), None
         outcome = Outcome.NEW if old is None else Outcome.UPDATED
-        updated = draft.data.published if old is None else max(now, draft.data.published)
+        fresh = old is None or same_run
+        updated = draft.data.published if fresh else max(now, draft.data.published)
         row = {
             "id": draft.id, "key": draft.key, "title": draft.data.title,
             "published": draft.data.published, "updated": updated, "category": draft.primary,
@@ -224,14 +247,17 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             "_old_published": old["published"] if old else None,
         }
         keys = tuple(feed_keys(draft.categories, draft.tags))
-        return StoreResult(outcome, draft.id, origin, feeds=keys), row
+        shown = Outcome.MERGED if same_run else outcome
+        return StoreResult(shown, draft.id, origin, feeds=keys, merged=merged), row
 
     def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]],
-                    now: datetime) -> None:
+                    now: datetime, created: datetime) -> None:
         rows = [row for _, row in results if row is not None]
         if not rows:
             return
         new = [row for row in rows if row["_outcome"] is Outcome.NEW]
+        for row in new:
+            row["created"] = created
         self._assign_codes(conn, new, now)
         columns = [c.name for c in posts.columns]
         if new:
