@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, Connection, String, any_, delete, func, literal, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
 from ..model import article_key
+from .feeds import among
 from .schema import (
     feed_entries,
     post_categories,
@@ -275,16 +276,16 @@ class SourceStoreMixin:
         feeds = {"site"}
         feeds.update(f"category/{s}" for s in conn.execute(
             select(post_categories.c.slug).distinct()
-            .where(_among(conn, post_categories.c.post_id, ids))).scalars())
+            .where(among(conn, post_categories.c.post_id, ids))).scalars())
         feeds.update(f"tag/{t}" for t in conn.execute(
-            select(post_tags.c.tag).distinct().where(_among(conn, post_tags.c.post_id, ids)))
+            select(post_tags.c.tag).distinct().where(among(conn, post_tags.c.post_id, ids)))
             .scalars())
         keys = [row["key"] for row in rows]
-        conn.execute(delete(tombstones).where(_among(conn, tombstones.c.key, keys)))
+        conn.execute(delete(tombstones).where(among(conn, tombstones.c.key, keys)))
         conn.execute(tombstones.insert(), [{**row, "deleted": now} for row in rows])
         for table in (feed_entries, post_categories, post_tags):
-            conn.execute(delete(table).where(_among(conn, table.c.post_id, ids)))
-        conn.execute(delete(posts).where(_among(conn, posts.c.id, ids)))
+            conn.execute(delete(table).where(among(conn, table.c.post_id, ids)))
+        conn.execute(delete(posts).where(among(conn, posts.c.id, ids)))
         return len(rows), feeds
 
     def tombstone(self, post_id: str) -> Tombstone | None:
@@ -295,18 +296,6 @@ class SourceStoreMixin:
             row = conn.execute(select(tombstones).where(where)
                                .order_by(tombstones.c.deleted.desc())).mappings().first()
         return Tombstone(**row) if row else None
-
-
-def _among(conn: Connection, column: Any, values: list[str]) -> Any:
-    """The condition that ``column`` is one of ``values``.
-
-    PostgreSQL gets one array parameter (``= ANY(%s)``): an ``IN ($1…$n)`` list prepared
-    again and again makes it switch to a generic plan that scans the whole table for
-    every batch. SQLite has no arrays and no such plans: it gets the IN list.
-    """
-    if conn.dialect.name == "postgresql":
-        return column == any_(literal(values, ARRAY(String)))
-    return column.in_(values)
 
 
 def _unclaimed(now: datetime) -> Any:

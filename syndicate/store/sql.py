@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StorageError
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
-from .feeds import FeedStoreMixin, feed_keys
+from .feeds import FeedStoreMixin, among, bulk_insert, feed_keys
 from .pings import PingStoreMixin
 from .schema import categories, post_categories, post_tags, posts, share_codes, tombstones
 from .shares import ShareStoreMixin
@@ -182,7 +182,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             rows = conn.execute(
                 select(posts.c.id, posts.c.key, posts.c.category, posts.c.fingerprint,
                        posts.c.share_code, posts.c.updated, posts.c.published, posts.c.created)
-                .where(posts.c.key.in_(keys[start:start + CHUNK]))
+                .where(among(conn, posts.c.key, keys[start:start + CHUNK]))
             ).mappings()
             for row in rows:
                 found[row["key"]] = {**row, "categories": [], "tags": []}
@@ -192,7 +192,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             for start in range(0, len(id_list), CHUNK):
                 links = conn.execute(
                     select(table.c.post_id, table.c[column])
-                    .where(table.c.post_id.in_(id_list[start:start + CHUNK]))
+                    .where(among(conn, table.c.post_id, id_list[start:start + CHUNK]))
                     .order_by(table.c.post_id, table.c.position)
                 )
                 for post_id, value in links:
@@ -209,7 +209,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         known: set[str] = set()
         for start in range(0, len(slugs), CHUNK):
             known.update(conn.execute(
-                select(categories.c.slug).where(categories.c.slug.in_(slugs[start:start + CHUNK]))
+                select(categories.c.slug).where(among(conn, categories.c.slug, slugs[start:start + CHUNK]))
             ).scalars())
         missing = [{"slug": s, "name": names[s], "created": now} for s in slugs if s not in known]
         if missing:
@@ -260,8 +260,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             row["created"] = created
         self._assign_codes(conn, new, now)
         columns = [c.name for c in posts.columns]
-        if new:
-            conn.execute(posts.insert(), [{c: row[c] for c in columns} for row in new])
+        bulk_insert(conn, posts, [{c: row[c] for c in columns} for row in new])
         changed = [row for row in rows if row["_outcome"] is Outcome.UPDATED]
         for row in changed:
             values = {c: row[c] for c in columns if c not in ("id", "key", "created", "share_code")}
@@ -282,10 +281,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             {"post_id": row["id"], "tag": tag, "published": row["published"], "position": i}
             for row in rows for i, tag in enumerate(row["_tags"]) if tag not in row["_old_tags"]
         ]
-        if link_rows:
-            conn.execute(post_categories.insert(), link_rows)
-        if tag_rows:
-            conn.execute(post_tags.insert(), tag_rows)
+        bulk_insert(conn, post_categories, link_rows)
+        bulk_insert(conn, post_tags, tag_rows)
         self._record_feed_changes(conn, rows, now)
 
     def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
@@ -297,7 +294,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         known: dict[str, str] = {}
         for start in range(0, len(keys), CHUNK):
             rows_found = conn.execute(select(share_codes.c.key, share_codes.c.code)
-                                      .where(share_codes.c.key.in_(keys[start:start + CHUNK])))
+                                      .where(among(conn, share_codes.c.key, keys[start:start + CHUNK])))
             known.update((key, code) for key, code in rows_found)
         fresh = {row["key"]: mint_code() for row in rows if row["key"] not in known}
         for _attempt in range(MINT_ATTEMPTS):
@@ -306,7 +303,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             for start in range(0, len(codes), CHUNK):
                 taken.update(conn.execute(
                     select(share_codes.c.code)
-                    .where(share_codes.c.code.in_(codes[start:start + CHUNK]))).scalars())
+                    .where(among(conn, share_codes.c.code, codes[start:start + CHUNK]))).scalars())
             clashes = [key for key, code in fresh.items() if code in taken]
             # Codes minted twice within this batch clash too.
             seen: set[str] = set()
@@ -320,9 +317,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
                 fresh[key] = mint_code()
         else:
             raise StorageError("could not mint a free share code: the code space is exhausted")
-        if fresh:
-            conn.execute(share_codes.insert(), [{"code": code, "key": key, "minted": now}
-                                                for key, code in fresh.items()])
+        bulk_insert(conn, share_codes, [{"code": code, "key": key, "minted": now}
+                                        for key, code in fresh.items()])
         for row in rows:
             row["share_code"] = known.get(row["key"]) or fresh[row["key"]]
 
