@@ -6,7 +6,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import pairwise
 from pathlib import Path
 
 from . import urls
@@ -149,7 +149,7 @@ class Syndicate:
                 continue
             found.append(path)
         ordered = sorted(hashes)
-        shared = {a for a, b in zip(ordered, islice(ordered, 1, None)) if a == b}
+        shared = {a for a, b in pairwise(ordered) if a == b}
         return ImportPlan(found, total, shared)
 
     def run_import(
@@ -166,7 +166,7 @@ class Syndicate:
         analyzed = ANALYZE_MIN // 2
         pending: list[PostInput] = []
         for unit, results in parse_units(self._units(plan, report), self.tz, workers):
-            for path, parsed in zip(unit, results):
+            for path, parsed in zip(unit, results, strict=True):
                 report.files += 1
                 if isinstance(parsed, PostInput):
                     pending.append(parsed)

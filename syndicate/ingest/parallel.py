@@ -83,4 +83,4 @@ def _pipelined(pool: ProcessPoolExecutor, units: Iterator[Sequence[Path]], tz: Z
         chunk, future = pending.popleft()
         results = future.result()
         submit()
-        yield from zip(chunk, results)
+        yield from zip(chunk, results, strict=True)

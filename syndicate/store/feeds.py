@@ -98,7 +98,7 @@ def _sqlite_insert(conn: Connection, table: Any, names: list[str],
                   for column in table.columns]
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' * len(names))})")
-    pairs = list(zip(names, converters))
+    pairs = list(zip(names, converters, strict=True))
     conn.exec_driver_sql(sql, [tuple(convert(row.get(name)) if convert else row.get(name)
                                      for name, convert in pairs) for row in rows])
 
