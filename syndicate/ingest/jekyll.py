@@ -54,39 +54,52 @@ class _Problem(Exception):
 # --- finding files -----------------------------------------------------------------
 
 
-def iter_post_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield post files: files as given, folders walked recursively in sorted order.
+def iter_post_files(paths: Iterable[Path], *, ordered: bool = True) -> Iterator[Path]:
+    """Yield post files: files as given, folders walked recursively in sorted order (or,
+    with ``ordered=False``, in the order the file system lists them, holding no list).
 
     Hidden files and folders are skipped. A path that does not exist raises InvalidPost
     when the walk reaches it, after every earlier path was yielded.
     """
     for path in paths:
         if path.is_dir():
-            yield from _walk(path, set())
+            yield from (_walk(path, set()) if ordered else _scan(path, set()))
         elif path.exists():
             yield path
         else:
             raise InvalidPost("no such file or folder", origin=str(path))
 
 
-def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+def _entries(folder: Path, seen: set[str]) -> Iterator[tuple[str, bool]]:
+    """(name, is a folder) of the visible folders and post files in ``folder``."""
     real = os.path.realpath(folder)
     if real in seen:  # a symlink loop
         return
     seen.add(real)
-    # Only the names are kept while the folder is walked (not os.DirEntry objects, about
-    # three times larger): the old site kept a million posts in one folder.
-    names: list[str] = []
-    folders: set[str] = set()
     with os.scandir(folder) as scan:
         for entry in scan:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                folders.add(entry.name)
-                names.append(entry.name)
+                yield entry.name, True
             elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in POST_EXTENSIONS:
-                names.append(entry.name)
+                yield entry.name, False
+
+
+def _scan(folder: Path, seen: set[str]) -> Iterator[Path]:
+    for name, is_folder in _entries(folder, seen):
+        yield from _scan(folder / name, seen) if is_folder else (folder / name,)
+
+
+def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+    # Only the names are kept while the folder is walked (not os.DirEntry objects, about
+    # three times larger): the old site kept a million posts in one folder.
+    names: list[str] = []
+    folders: set[str] = set()
+    for name, is_folder in _entries(folder, seen):
+        names.append(name)
+        if is_folder:
+            folders.add(name)
     names.sort()
     for name in names:
         if name in folders:
