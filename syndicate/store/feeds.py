@@ -94,13 +94,30 @@ def _sqlite_insert(conn: Connection, table: Any, names: list[str],
     """One executemany of plain tuples: the columns' own bind processors, without building
     SQLAlchemy's parameters row by row (a third of a bulk import's writing time)."""
     dialect = conn.dialect
-    converters = [column.type.dialect_impl(dialect).bind_processor(dialect)
+    converters = [_memo(column.type.dialect_impl(dialect).bind_processor(dialect))
                   for column in table.columns]
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' * len(names))})")
     pairs = list(zip(names, converters, strict=True))
     conn.exec_driver_sql(sql, [tuple(convert(row.get(name)) if convert else row.get(name)
                                      for name, convert in pairs) for row in rows])
+
+
+def _memo(convert: Any) -> Any:
+    """``convert`` remembering its results for one statement: a batch repeats the same
+    few datetimes (its time of writing, each post's date in three tables)."""
+    if convert is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = convert(value)
+            return result
+
+    return converted
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
