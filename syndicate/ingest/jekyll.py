@@ -9,13 +9,16 @@ sanitised and given its attribution footer.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -92,20 +95,54 @@ def _scan(folder: Path, seen: set[str]) -> Iterator[Path]:
 
 
 def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
-    # Only the names are kept while the folder is walked (not os.DirEntry objects, about
-    # three times larger): the old site kept a million posts in one folder.
-    names: list[str] = []
-    folders: set[str] = set()
-    for name, is_folder in _entries(folder, seen):
-        names.append(name)
+    for name, is_folder in _sorted(_entries(folder, seen)):
         if is_folder:
-            folders.add(name)
-    names.sort()
-    for name in names:
-        if name in folders:
             yield from _walk(folder / name, seen)
         else:
             yield folder / name
+
+
+#: Names sorted in memory at once while walking a folder. The old site kept a million
+#: posts in one folder: a list of their names alone costs 100 MB, so a larger folder is
+#: sorted in runs of this size written to temporary files, then merged.
+SORT_RUN = 100_000
+
+
+def _sorted(entries: Iterator[tuple[str, bool]]) -> Iterator[tuple[str, bool]]:
+    """The entries sorted by name, holding at most ``SORT_RUN`` of them in memory."""
+    runs: list[IO[str]] = []
+    try:
+        while True:
+            chunk = sorted(islice(entries, SORT_RUN))
+            if len(chunk) < SORT_RUN and not runs:
+                yield from chunk
+                return
+            if chunk:
+                runs.append(_spill(chunk))
+            if len(chunk) < SORT_RUN:
+                break
+        yield from heapq.merge(*(_unspill(run) for run in runs))
+    finally:
+        for run in runs:
+            run.close()
+
+
+def _spill(chunk: list[tuple[str, bool]]) -> IO[str]:
+    # NUL is the one character a file name cannot hold; surrogateescape keeps names
+    # that are not UTF-8 as they were.
+    run = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape", newline="")
+    run.writelines(("d" if is_folder else "f") + name + "\0" for name, is_folder in chunk)
+    run.seek(0)
+    return run
+
+
+def _unspill(run: IO[str]) -> Iterator[tuple[str, bool]]:
+    rest = ""
+    while block := run.read(1 << 16):
+        records = (rest + block).split("\0")
+        rest = records.pop()
+        for record in records:
+            yield record[1:], record[0] == "d"
 
 
 def name_key(path: Path) -> str | None:
