@@ -197,7 +197,10 @@ class Syndicate:
 
     def _store(self, items: list[PostInput], report: ImportReport, run: datetime) -> None:
         for result in self.save(items, run=run):
-            report.add(result)
+            if result.outcome is Outcome.FAILED and result.error:
+                report.fail(result.origin or result.post_id, result.error)
+            else:
+                report.add(result)
 
     @staticmethod
     def _files(paths: Iterable[Path], report: ImportReport) -> Iterable[Path]:
