@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -202,13 +203,25 @@ def test_bulk_import_leaves_postgresql_statistics(tmp_path: Path,
     made = scale_gen.generate(tmp_path / "site", 60, seed=2, categories=10)
     core = fresh(PG_URL, tmp_path, "")
     core.import_paths([tmp_path / "site"], batch=25)
+    rows, analyzed = _statistics(core)
+    assert analyzed is not None
+    assert rows["posts"] == made.articles
+    assert rows["post_categories"] >= made.articles
+    # Pruning most of them leaves statistics of the few that are left.
+    deleted = core.prune(timedelta(days=1), now=datetime(2024, 6, 1, tzinfo=UTC))
+    assert deleted >= 20
+    rows, after = _statistics(core)
+    core.store.dispose()
+    assert after is not None and after > analyzed
+    assert rows["posts"] == made.articles - deleted
+
+
+def _statistics(core: Syndicate) -> tuple[dict[str, float], Any]:
+    """The planner's row counts of posts and post_categories, and when posts was analysed."""
     with core.store.engine.connect() as conn:
         rows = dict(conn.execute(text(
             "SELECT c.relname, c.reltuples FROM pg_class c "
             "WHERE c.relname IN ('posts', 'post_categories')")).all())
         analyzed = conn.execute(text(
             "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'posts'")).scalar()
-    core.store.dispose()
-    assert analyzed is not None
-    assert rows["posts"] == made.articles
-    assert rows["post_categories"] >= made.articles
+    return rows, analyzed
