@@ -155,7 +155,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             self._ensure_categories(conn, drafts.values(), now)
             results = [self._save_one(conn, draft, existing.get(key), now, run)
                        for key, draft in drafts.items()]
-            self._write_rows(conn, results, now, run or now)
+            self._write_rows(conn, results, now)
         return [result for result, _ in results]
 
     @staticmethod
@@ -240,7 +240,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
             "id": draft.id, "key": draft.key, "title": draft.data.title,
             "published": draft.data.published, "updated": updated, "category": draft.primary,
             "source": draft.data.source, "url": draft.data.url, "html": draft.data.html,
-            "summary": draft.data.summary, "fingerprint": print_, "created": now,
+            "summary": draft.data.summary, "fingerprint": print_, "created": run or now,
             "share_code": old["share_code"] if old else None,
             "_categories": draft.categories, "_tags": draft.tags, "_outcome": outcome,
             "_old_categories": set(before[0]), "_old_tags": set(before[1]),
@@ -251,13 +251,11 @@ class Store(SourceStoreMixin, FeedStoreMixin, PingStoreMixin, ShareStoreMixin):
         return StoreResult(shown, draft.id, origin, feeds=keys, merged=merged), row
 
     def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]],
-                    now: datetime, created: datetime) -> None:
+                    now: datetime) -> None:
         rows = [row for _, row in results if row is not None]
         if not rows:
             return
         new = [row for row in rows if row["_outcome"] is Outcome.NEW]
-        for row in new:
-            row["created"] = created
         self._assign_codes(conn, new, now)
         columns = [c.name for c in posts.columns]
         bulk_insert(conn, posts, [{c: row[c] for c in columns} for row in new])
