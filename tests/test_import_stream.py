@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import pty
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -225,3 +228,29 @@ def _statistics(core: Syndicate) -> tuple[dict[str, float], Any]:
         analyzed = conn.execute(text(
             "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'posts'")).scalar()
     return rows, analyzed
+
+
+def test_a_terminal_sees_progress_with_a_rate(tmp_path: Path) -> None:
+    made = scale_gen.generate(tmp_path / "site", 120, seed=4, categories=10)
+    parent, child = pty.openpty()
+    env = {**os.environ, "SYNDICATE_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}",
+           "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from syndicate.cli import main; main()", "import",
+         str(tmp_path / "site")], env=env, stdout=subprocess.PIPE, stderr=child, timeout=120)
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(parent, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(parent)
+    text_shown = shown.decode("utf-8", "replace")
+    assert done.returncode == 0
+    assert "Importing" in text_shown and "100%" in text_shown
+    assert " files/s" in text_shown
+    assert f"{made.files} files: {made.articles} new" in done.stdout.decode()
