@@ -77,10 +77,14 @@ def _pipelined(pool: ProcessPoolExecutor, units: Iterator[Sequence[Path]], tz: Z
             pending.append((chunk, pool.submit(_parse_units, chunk, tz)))
         return bool(chunk)
 
-    while len(pending) < depth and submit():
-        pass
-    while pending:
-        chunk, future = pending.popleft()
-        results = future.result()
-        submit()
-        yield from zip(chunk, results, strict=True)
+    try:
+        while len(pending) < depth and submit():
+            pass
+        while pending:
+            chunk, future = pending.popleft()
+            results = future.result()
+            submit()
+            yield from zip(chunk, results, strict=True)
+    finally:  # the caller stopped early (an error, Ctrl-C): parse nothing more
+        for _chunk, future in pending:
+            future.cancel()
