@@ -162,7 +162,7 @@ def test_an_interrupted_import_keeps_its_batches_and_a_rerun_finishes(database_u
             raise Crash
 
     with pytest.raises(Crash):
-        core.import_paths([site], crash_at_90_percent, batch=8)
+        core.import_paths([site], crash_at_90_percent, batch=8, workers=2)
     kept = core.store.count()
     assert 50 <= kept < made.articles
     report = core.import_paths([site], batch=8)
