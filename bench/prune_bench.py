@@ -1,7 +1,7 @@
 """Prune benchmark: delete the oldest third of N generated posts, this tree against a baseline.
 
 Usage: python bench/prune_bench.py [--posts 100000] [--baseline /tmp/scale-base]
-                                   [--postgres URL]
+                                   [--postgres URL] [--no-sqlite]
 
 Generates N posts with ``scale_gen`` (three years of news over 2,000 categories), imports
 them once with this tree, then runs ``syndicate prune`` of this tree and of the baseline
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with")
     parser.add_argument("--postgres", help="PostgreSQL URL of a database to empty and use")
+    parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args()
     trees = [("this tree", HERE.parent)]
     if args.baseline:
@@ -146,8 +147,8 @@ def main() -> None:
         made = generate(site, args.posts)
         print(f"{made.articles} posts over three years; pruning those older than {days} days "
               f"(before {cutoff:%Y-%m-%d}); load average {os.getloadavg()[0]:.1f}")
-        stores = [("SQLite", f"sqlite:///{Path(tmp) / 'source.db'}",
-                   f"sqlite:///{Path(tmp) / 'run.db'}")]
+        stores = [] if args.no_sqlite else [("SQLite", f"sqlite:///{Path(tmp) / 'source.db'}",
+                                              f"sqlite:///{Path(tmp) / 'run.db'}")]
         if args.postgres:
             run = make_url(args.postgres).set(database=f"{make_url(args.postgres).database}_prune")
             stores.append(("PostgreSQL", args.postgres, run.render_as_string(hide_password=False)))
