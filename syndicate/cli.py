@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,31 +53,62 @@ def init(demo: bool) -> None:
         click.echo(f"Demo posts: {report.summary()}")
 
 
-@main.command("import", help="Import Jekyll post files or folders (recursively).")
+@main.command("import", help="Import Jekyll post files or folders (recursively). Posts are "
+                             "committed in batches as they are read: after an interruption, "
+                             "run the same command again to finish.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar (default: only on a terminal).")
-def import_(paths: tuple[Path, ...], progress: bool | None) -> None:
+              help="Show a progress bar with the rate and time left (default: only on a terminal).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes parsing files (default: one per core for large imports).")
+def import_(paths: tuple[Path, ...], progress: bool | None, workers: int | None) -> None:
     core = make_core()
     core.init()
     report = ImportReport()
-    files = core.collect_files(paths, report)
+    plan = core.plan_import(paths, report)
     show = sys.stderr.isatty() if progress is None else progress
+    rate = _Rate()
     try:
-        with click.progressbar(length=len(files), label="Importing", file=sys.stderr,
-                               hidden=not show) as bar:
-            core.import_files(files, report, progress=lambda _path: bar.update(1))
+        with click.progressbar(length=plan.total, label="Importing", file=sys.stderr,
+                               hidden=not show, item_show_func=rate.show) as bar:
+            rate.bar = bar
+            core.run_import(plan, report, progress=rate.step, workers=workers)
+            rate.flush()
     except SyndicateError as error:
         # Posts saved in earlier batches stay; running the import again adds the rest.
         fail(f"Import stopped: {error}")
     core.close()  # deliver the WebSub pings before exiting (undelivered ones stay queued)
     for origin, message in report.failures:
         click.echo(f"FAILED {origin}: {message}", err=True)
-    click.echo(f"{len(files)} files: {report.summary()}")
+    click.echo(f"{plan.total} files: {report.summary()}")
     if not report.changed:
         click.echo("Nothing changed: every readable post was already up to date.")
     if report.counts[Outcome.FAILED]:
         sys.exit(1)
+
+
+class _Rate:
+    """Advance the progress bar a few times a second (not per file: a million redraws cost
+    seconds) and show the files per second so far; the bar shows the time left itself."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.started = self.shown = time.monotonic()
+        self.done = self.unshown = 0
+
+    def step(self, _path: Path) -> None:
+        self.done += 1
+        self.unshown += 1
+        if time.monotonic() - self.shown >= 0.2:
+            self.flush()
+
+    def flush(self) -> None:
+        self.bar.update(self.unshown, self.done)
+        self.unshown, self.shown = 0, time.monotonic()
+
+    def show(self, done: int | None) -> str:
+        elapsed = time.monotonic() - self.started
+        return f"{done / elapsed:,.0f} files/s" if done and elapsed > 0 else ""
 
 
 @main.command(help="Print the short share URL of a post; with --stats, its share links and "

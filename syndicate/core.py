@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from . import urls
@@ -21,7 +23,8 @@ from .errors import (
 )
 from .feedview import FeedView
 from .ingest.admit import MAX_SLUG, DateWindow, admit
-from .ingest.jekyll import iter_post_files, read_post_file
+from .ingest.jekyll import iter_post_files, name_key
+from .ingest.parallel import default_workers, parse_units
 from .listings import Listings
 from .model import (
     Category,
@@ -52,6 +55,11 @@ BATCH = 1000
 SAVE_ATTEMPTS = 3
 #: The longest category name an operator may set (characters).
 MAX_CATEGORY_NAME = 100
+#: Imports of fewer files parse them in this process: starting workers costs more.
+PARALLEL_MIN = 2000
+#: Refresh the database's planner statistics once an import or prune has written this many
+#: rows, and again each time that count doubles (bulk writes skew them the most).
+ANALYZE_MIN = 1000
 
 
 @dataclass
@@ -64,6 +72,7 @@ class ImportReport:
 
     def add(self, result: StoreResult) -> None:
         self.counts[result.outcome] += 1
+        self.counts[Outcome.MERGED] += len(result.merged)
 
     def fail(self, origin: str, message: str) -> None:
         self.counts[Outcome.FAILED] += 1
@@ -73,10 +82,28 @@ class ImportReport:
     def changed(self) -> bool:
         return bool(self.counts[Outcome.NEW] or self.counts[Outcome.UPDATED])
 
+    @property
+    def written(self) -> int:
+        """Files whose post was inserted or rewritten."""
+        c = self.counts
+        return c[Outcome.NEW] + c[Outcome.UPDATED] + c[Outcome.MERGED]
+
     def summary(self) -> str:
         c = self.counts
         return (f"{c[Outcome.NEW]} new, {c[Outcome.UPDATED]} updated, "
-                f"{c[Outcome.UNCHANGED]} unchanged, {c[Outcome.FAILED]} failed")
+                f"{c[Outcome.UNCHANGED]} unchanged, {c[Outcome.MERGED]} merged, "
+                f"{c[Outcome.FAILED]} failed")
+
+
+@dataclass
+class ImportPlan:
+    """What a first pass over the paths found, reading names only: the paths that exist,
+    how many post files they hold, and the (hashed) article keys that several file names
+    share, whose files are stored together at the end."""
+
+    paths: list[Path]
+    total: int
+    shared: set[int]
 
 
 @dataclass(frozen=True)
@@ -121,39 +148,84 @@ class Syndicate:
     # -- ingest ----------------------------------------------------------------------
 
     def import_paths(
-        self, paths: Iterable[Path], progress: Callable[[Path], None] | None = None
+        self, paths: Iterable[Path], progress: Callable[[Path], None] | None = None, *,
+        batch: int = BATCH, workers: int | None = None,
     ) -> ImportReport:
         """Import Jekyll post files and folders; bad files are reported, good ones kept."""
         report = ImportReport()
-        self.import_files(self.collect_files(paths, report), report, progress)
-        return report
+        plan = self.plan_import(paths, report)
+        return self.run_import(plan, report, progress, batch=batch, workers=workers)
 
-    def collect_files(self, paths: Iterable[Path], report: ImportReport) -> list[Path]:
-        """List the post files under ``paths``; missing paths are recorded as failures."""
-        return list(self._files(paths, report))
-
-    def import_files(
-        self,
-        files: Sequence[Path],
-        report: ImportReport,
-        progress: Callable[[Path], None] | None = None,
-    ) -> ImportReport:
-        """Read and store post files, recording each outcome in ``report``."""
-        parsed: list[PostInput] = []
-        for path in files:
-            report.files += 1
+    def plan_import(self, paths: Iterable[Path], report: ImportReport) -> ImportPlan:
+        """Walk ``paths`` once by name; missing paths are recorded as failures."""
+        found: list[Path] = []
+        # 8 bytes a file: a million files cost 8 MB here, not a list of paths.
+        hashes = array("q")
+        total = 0
+        for path in paths:
             try:
-                parsed.append(self.admit(read_post_file(path, tz=self.tz)))
+                for file in iter_post_files([path], ordered=False):
+                    total += 1
+                    key = name_key(file)
+                    if key is not None:
+                        hashes.append(hash(key))
             except InvalidPost as error:
                 report.fail(error.origin or str(path), str(error.args[0]))
-            if progress:
-                progress(path)
-        for result in self.save(parsed):
+                continue
+            found.append(path)
+        return ImportPlan(found, total, _repeated(hashes))
+
+    def run_import(
+        self, plan: ImportPlan, report: ImportReport,
+        progress: Callable[[Path], None] | None = None, *,
+        batch: int = BATCH, workers: int | None = None,
+    ) -> ImportReport:
+        """Parse the planned files (in ``workers`` processes) and store them ``batch`` posts
+        per transaction as they come, so memory stays flat and a crash keeps what was
+        committed; running the import again finishes the rest."""
+        if workers is None:
+            workers = default_workers() if plan.total >= PARALLEL_MIN else 1
+        run = datetime.now(UTC)
+        analyzed = ANALYZE_MIN // 2
+        pending: list[PostInput] = []
+        for unit, results in parse_units(self._units(plan, report), self.tz, workers):
+            for path, parsed in zip(unit, results, strict=True):
+                report.files += 1
+                if isinstance(parsed, PostInput):
+                    pending.append(parsed)
+                else:
+                    report.fail(*parsed)
+                if progress:
+                    progress(path)
+            if len(pending) >= batch:  # only between units: an article's files stay together
+                self._store(pending, report, run)
+                pending = []
+                if report.written >= 2 * analyzed:
+                    analyzed = report.written
+                    self.store.analyze()
+        self._store(pending, report, run)
+        if report.written >= ANALYZE_MIN and report.written != analyzed:
+            self.store.analyze()
+        return report
+
+    def _units(self, plan: ImportPlan, report: ImportReport) -> Iterator[list[Path]]:
+        """Each file alone, in walk order; then the files of each shared name key together
+        (first file first), so that they merge exactly as in one batch."""
+        held: dict[int, list[Path]] = {}
+        for path in self._files(plan.paths, report):
+            key = name_key(path) if plan.shared else None
+            if key is not None and hash(key) in plan.shared:
+                held.setdefault(hash(key), []).append(path)
+            else:
+                yield [path]
+        yield from held.values()
+
+    def _store(self, items: list[PostInput], report: ImportReport, run: datetime) -> None:
+        for result in self.save(items, run=run):
             if result.outcome is Outcome.FAILED and result.error:
                 report.fail(result.origin or result.post_id, result.error)
             else:
                 report.add(result)
-        return report
 
     @staticmethod
     def _files(paths: Iterable[Path], report: ImportReport) -> Iterable[Path]:
@@ -167,11 +239,12 @@ class Syndicate:
         """Check a post from outside (date window, URL, tags); InvalidPost names the field."""
         return admit(item, self.window)
 
-    def save(self, items: Sequence[PostInput]) -> list[StoreResult]:
+    def save(self, items: Sequence[PostInput], *, run: datetime | None = None) -> list[StoreResult]:
         """Store posts; inputs naming one article are saved together, so the last one wins.
 
         Every input passes ``admit`` first: one that fails gets a FAILED result with the
-        reason, and the others are stored.
+        reason, and the others are stored. ``run`` (an import's start) makes articles stored
+        earlier in that run merge as if they were in this call.
         """
         admitted, results = self._admitted(items)
         groups: dict[str, list[PostInput]] = {}
@@ -181,19 +254,19 @@ class Syndicate:
         for group in groups.values():
             batch.extend(group)
             if len(batch) >= BATCH:
-                results.extend(self._save_batch(batch))
+                results.extend(self._save_batch(batch, run))
                 batch = []
         if batch:
-            results.extend(self._save_batch(batch))
+            results.extend(self._save_batch(batch, run))
         self._announce(key for result in results for key in result.feeds)
         return results
 
-    def _save_batch(self, batch: list[PostInput]) -> list[StoreResult]:
+    def _save_batch(self, batch: list[PostInput], run: datetime | None) -> list[StoreResult]:
         """Save one batch (one transaction); when another process inserted the same article
         or category first, try again: the retry finds that row and updates it."""
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
-                return self.store.save_posts(batch)
+                return self.store.save_posts(batch, run=run)
             except StorageConflict:
                 if attempt == SAVE_ATTEMPTS:
                     raise
@@ -295,8 +368,10 @@ class Syndicate:
         """Delete posts published more than ``older_than`` ago; their links then answer 410."""
         now = now or datetime.now(UTC)
         result = self.store.prune_posts(now - older_than, now)
-        if result.deleted:
-            self.feeds_changed(result.feed_keys, now)
+        # The store bumped the feeds' versions batch by batch: only the hubs are left.
+        self._announce(sorted(result.feed_keys))
+        if result.deleted >= ANALYZE_MIN:
+            self.store.analyze()
         return result.deleted
 
     def feeds_changed(self, keys: Iterable[str], when: datetime) -> None:
@@ -373,6 +448,16 @@ def _clean_name(name: str) -> str:
     (C0 and C1) and what XML cannot carry are dropped."""
     spaced = " ".join(name.split())
     return xml_safe("".join(c for c in spaced if unicodedata.category(c) != "Cc")).strip()
+
+
+def _repeated(hashes: array[int]) -> set[int]:
+    """The values that occur more than once, sorting a sixteenth of them at a time (a
+    sorted list of Python ints costs 40 bytes a value: 40 MB for a million files)."""
+    repeated: set[int] = set()
+    for bucket in range(16):
+        part = sorted(h for h in hashes if h & 15 == bucket)
+        repeated.update(a for a, b in pairwise(part) if a == b)
+    return repeated
 
 
 def _free_slug(slug: str, taken: set[str]) -> str:

@@ -40,6 +40,9 @@ class Outcome(StrEnum):
     NEW = "new"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    #: The file named an article another file of the same import already stored (an NW/bare
+    #: twin, the same post in ``_posts/`` and ``old_post/``): merged into it.
+    MERGED = "merged"
     FAILED = "failed"
 
 
@@ -115,6 +118,8 @@ class StoreResult:
     error: str | None = None
     #: Keys of the feeds this write changed (see ``feed_key``); empty when nothing changed.
     feeds: tuple[str, ...] = ()
+    #: Origins of the other inputs of the same batch merged into this article.
+    merged: tuple[str, ...] = ()
 
 
 #: The key of the site-wide feed; categories and tags are ``category/<slug>``, ``tag/<tag>``.

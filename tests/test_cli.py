@@ -54,13 +54,13 @@ def test_import_reports_counts_and_failed_files(runner: CliRunner, tmp_path: Pat
     folder = write_posts(tmp_path / "_posts")
     result = runner.invoke(main, ["import", str(folder)])
     assert result.exit_code == 1
-    assert "2 new, 0 updated, 0 unchanged, 1 failed" in result.output
+    assert "2 new, 0 updated, 0 unchanged, 0 merged, 1 failed" in result.output
     assert "2026-02-03-broken.md" in result.output
 
     (folder / "2026-02-03-broken.md").unlink()
     again = runner.invoke(main, ["import", str(folder)])
     assert again.exit_code == 0, again.output
-    assert "0 new, 0 updated, 2 unchanged, 0 failed" in again.output
+    assert "0 new, 0 updated, 2 unchanged, 0 merged, 0 failed" in again.output
     assert "Nothing changed" in again.output
 
 
@@ -99,9 +99,9 @@ def test_corpus_import_and_reimport(runner: CliRunner) -> None:
     assert first.exit_code == 1  # exactly the dateless file fails
     assert "-202205262391921712.md" in first.output
     # 55 readable files: NW/bare twins and _posts/old_post copies make 45 articles
-    assert "56 files: 45 new, 0 updated, 0 unchanged, 1 failed" in first.output
+    assert "56 files: 45 new, 0 updated, 0 unchanged, 10 merged, 1 failed" in first.output
     second = runner.invoke(main, ["import", *paths])
     assert second.exit_code == 1
-    assert "56 files: 0 new, 0 updated, 45 unchanged, 1 failed" in second.output
+    assert "56 files: 0 new, 0 updated, 45 unchanged, 10 merged, 1 failed" in second.output
     assert "Nothing changed" in second.output
     assert runner.invoke(main, ["share", "NW202202252289106086"]).exit_code == 0

@@ -93,7 +93,7 @@ def test_an_import_fails_the_file_with_its_reason_and_keeps_the_rest(site: Syndi
     post_file(tmp_path, "2026-03-09-NW202603090000000002.md", "9999-12-31 23:59:59 -14:00")
     post_file(tmp_path, "1900-01-01-NW190001010000000003.md", " +0800")
     report = site.import_paths([tmp_path])
-    assert report.summary() == "1 new, 0 updated, 0 unchanged, 2 failed"
+    assert report.summary() == "1 new, 0 updated, 0 unchanged, 0 merged, 2 failed"
     reasons = dict(report.failures)
     assert "published date 9999-12-31T23:59:59-14:00 is more than 2 days in the future" in \
         reasons[str(tmp_path / "2026-03-09-NW202603090000000002.md")]
@@ -188,7 +188,7 @@ def test_an_impossible_offset_fails_its_file_not_the_import(site: Syndicate, tmp
     post_file(tmp_path, "2026-03-09-NW202603090000000001.md", "2026-03-09 10:00:00 +0800")
     post_file(tmp_path, "2026-03-09-NW202603090000000002.md", date)
     report = site.import_paths([tmp_path])
-    assert report.summary() == "1 new, 0 updated, 0 unchanged, 1 failed"
+    assert report.summary() == "1 new, 0 updated, 0 unchanged, 0 merged, 1 failed"
     assert "is not a UTC offset" in report.failures[0][1]
 
 

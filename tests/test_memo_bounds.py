@@ -25,7 +25,7 @@ def _memos(core: Any) -> dict[str, BoundedCache[Any, Any]]:
     memos = memos_of(core)
     return {"modified": memos.modified, "common": memos.common, "ready": memos.ready,
             "gzip": web_feeds._GZIP, "documents": core.feeds._documents,
-            "titles": core.feeds._titles, "rendered": core.feeds.cache.entries,
+            "rendered": core.feeds.cache.entries,
             "slugs": normalize_slug.cache, "share paths": core.shares._paths}  # type: ignore[attr-defined]
 
 

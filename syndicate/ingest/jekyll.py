@@ -9,20 +9,23 @@ sanitised and given its attribution footer.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from markdown_it import MarkdownIt
 
 from ..errors import InvalidPost
-from ..model import INFOCODE_RE, PostInput
+from ..model import INFOCODE_RE, PostInput, article_key
 from ..text import (
     derive_title,
     ensure_footer,
@@ -54,34 +57,99 @@ class _Problem(Exception):
 # --- finding files -----------------------------------------------------------------
 
 
-def iter_post_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield post files: files as given, folders walked recursively in sorted order.
+def iter_post_files(paths: Iterable[Path], *, ordered: bool = True) -> Iterator[Path]:
+    """Yield post files: files as given, folders walked recursively in sorted order (or,
+    with ``ordered=False``, in the order the file system lists them, holding no list).
 
     Hidden files and folders are skipped. A path that does not exist raises InvalidPost
     when the walk reaches it, after every earlier path was yielded.
     """
     for path in paths:
         if path.is_dir():
-            yield from _walk(path, set())
+            yield from (_walk(path, set()) if ordered else _scan(path, set()))
         elif path.exists():
             yield path
         else:
             raise InvalidPost("no such file or folder", origin=str(path))
 
 
-def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+def _entries(folder: Path, seen: set[str]) -> Iterator[tuple[str, bool]]:
+    """(name, is a folder) of the visible folders and post files in ``folder``."""
     real = os.path.realpath(folder)
     if real in seen:  # a symlink loop
         return
     seen.add(real)
     with os.scandir(folder) as scan:
-        entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
-    for entry in entries:
-        path = folder / entry.name
-        if entry.is_dir():
-            yield from _walk(path, seen)
-        elif entry.is_file() and path.suffix.lower() in POST_EXTENSIONS:
-            yield path
+        for entry in scan:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                yield entry.name, True
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in POST_EXTENSIONS:
+                yield entry.name, False
+
+
+def _scan(folder: Path, seen: set[str]) -> Iterator[Path]:
+    for name, is_folder in _entries(folder, seen):
+        yield from _scan(folder / name, seen) if is_folder else (folder / name,)
+
+
+def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+    for name, is_folder in _sorted(_entries(folder, seen)):
+        if is_folder:
+            yield from _walk(folder / name, seen)
+        else:
+            yield folder / name
+
+
+#: Names sorted in memory at once while walking a folder. The old site kept a million
+#: posts in one folder: a list of their names alone costs 100 MB, so a larger folder is
+#: sorted in runs of this size written to temporary files, then merged.
+SORT_RUN = 100_000
+
+
+def _sorted(entries: Iterator[tuple[str, bool]]) -> Iterator[tuple[str, bool]]:
+    """The entries sorted by name, holding at most ``SORT_RUN`` of them in memory."""
+    runs: list[IO[str]] = []
+    try:
+        while True:
+            chunk = sorted(islice(entries, SORT_RUN))
+            if len(chunk) < SORT_RUN and not runs:
+                yield from chunk
+                return
+            if chunk:
+                runs.append(_spill(chunk))
+            if len(chunk) < SORT_RUN:
+                break
+        yield from heapq.merge(*(_unspill(run) for run in runs))
+    finally:
+        for run in runs:
+            run.close()
+
+
+def _spill(chunk: list[tuple[str, bool]]) -> IO[str]:
+    # NUL is the one character a file name cannot hold; surrogateescape keeps names
+    # that are not UTF-8 as they were.
+    run = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape", newline="")
+    run.writelines(("d" if is_folder else "f") + name + "\0" for name, is_folder in chunk)
+    run.seek(0)
+    return run
+
+
+def _unspill(run: IO[str]) -> Iterator[tuple[str, bool]]:
+    rest = ""
+    while block := run.read(1 << 16):
+        records = (rest + block).split("\0")
+        rest = records.pop()
+        for record in records:
+            yield record[1:], record[0] == "d"
+
+
+def name_key(path: Path) -> str | None:
+    """Return the article key a post file's name gives, or None when its id is read from the
+    body (a share link): files with one name key are one article."""
+    slug = _FileName.parse(path.name).slug
+    return article_key(slug) if INFOCODE_RE.match(slug) else None
 
 
 # --- reading one post --------------------------------------------------------------

@@ -13,7 +13,20 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 
 from ..model import SITE_FEED, FeedState, Outcome, Post, PostRef, article_key, feed_key
 from .hot import HotLookup, feed_state_lookup
@@ -38,6 +51,73 @@ def upsert_insert(conn: Connection, table: Any) -> Any:
 
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def among(conn: Connection, column: Any, values: Sequence[str]) -> Any:
+    """The condition that ``column`` is one of ``values``.
+
+    PostgreSQL gets one array parameter (``= ANY(%s)``): an ``IN ($1…$n)`` list prepared
+    again and again makes it switch to a generic plan that scans the whole table for
+    every batch. SQLite has no arrays and no such plans: it gets the IN list.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(list(values))
+
+
+def bulk_insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT many rows at once: COPY on PostgreSQL, one executemany on SQLite.
+
+    psycopg runs an executemany as one statement per row on the server; COPY loads the
+    rows in one stream, about ten times faster for a bulk import.
+    """
+    if not rows:
+        return
+    names = [column.name for column in table.columns]
+    if conn.dialect.name == "sqlite":
+        _sqlite_insert(conn, table, names, rows)
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
+    finally:
+        cursor.close()
+
+
+def _sqlite_insert(conn: Connection, table: Any, names: list[str],
+                   rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany of plain tuples: the columns' own bind processors, without building
+    SQLAlchemy's parameters row by row (a third of a bulk import's writing time)."""
+    dialect = conn.dialect
+    converters = [_memo(column.type.dialect_impl(dialect).bind_processor(dialect))
+                  for column in table.columns]
+    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
+           f"VALUES ({', '.join('?' * len(names))})")
+    pairs = list(zip(names, converters, strict=True))
+    conn.exec_driver_sql(sql, [tuple(convert(row.get(name)) if convert else row.get(name)
+                                     for name, convert in pairs) for row in rows])
+
+
+def _memo(convert: Any) -> Any:
+    """``convert`` remembering its results for one statement: a batch repeats the same
+    few datetimes (its time of writing, each post's date in three tables)."""
+    if convert is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = convert(value)
+            return result
+
+    return converted
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]],
@@ -80,13 +160,11 @@ class FeedStoreMixin:
         keys = sorted(touched)
         if not keys:
             return
-        insert_ignoring_duplicates(
-            conn, feeds, [{"key": k, "version": 0, "changed": now, "last_seq": 0} for k in keys],
-            ["key"])
+        _add_feeds(conn, keys, now)
         current: dict[str, Any] = {}
         for chunk in _chunks(keys):
             query = (select(feeds.c.key, feeds.c.version, feeds.c.changed, feeds.c.last_seq)
-                     .where(feeds.c.key.in_(chunk)).order_by(feeds.c.key).with_for_update())
+                     .where(among(conn, feeds.c.key, chunk)).order_by(feeds.c.key).with_for_update())
             current.update((row.key, row) for row in conn.execute(query))
         updates, entries = [], []
         for key in keys:
@@ -98,11 +176,8 @@ class FeedStoreMixin:
             changed = now if row.version == 0 else _after(row.changed, now)
             updates.append({"k": key, "v": row.version + 1, "c": changed,
                             "s": row.last_seq + len(members)})
-        conn.execute(feeds.update().where(feeds.c.key == bindparam("k"))
-                     .values(version=bindparam("v"), changed=bindparam("c"), last_seq=bindparam("s")),
-                     updates)
-        if entries:
-            conn.execute(feed_entries.insert(), entries)
+        _update_feeds(conn, updates)
+        bulk_insert(conn, feed_entries, entries)
 
     def touch_feeds(self, keys: Iterable[str], when: datetime) -> None:
         """Record that these feeds' entries changed at ``when`` (e.g. after deleting posts)."""
@@ -225,6 +300,32 @@ class FeedStoreMixin:
         with self._connect() as conn:
             return [PostRef(r.id, r.category, r.title, r.published, r.updated)
                     for r in conn.execute(query)]
+
+
+def _add_feeds(conn: Connection, keys: list[str], now: datetime) -> None:
+    """Add a state row for each feed that has none yet."""
+    if conn.dialect.name == "postgresql":  # one statement, not one per feed
+        conn.execute(text("INSERT INTO feeds (key, version, changed, last_seq) "
+                          "SELECT unnest(CAST(:keys AS text[])), 0, :now, 0 "
+                          "ON CONFLICT (key) DO NOTHING"), {"keys": keys, "now": now})
+        return
+    insert_ignoring_duplicates(
+        conn, feeds, [{"key": k, "version": 0, "changed": now, "last_seq": 0} for k in keys],
+        ["key"])
+
+
+def _update_feeds(conn: Connection, updates: list[dict[str, Any]]) -> None:
+    """Write each feed's new version, change time and last sequence number."""
+    if conn.dialect.name == "postgresql":  # one statement, not one per feed
+        conn.execute(text(
+            "UPDATE feeds SET version = v.v, changed = v.c, last_seq = v.s "
+            "FROM unnest(CAST(:k AS text[]), CAST(:v AS integer[]), CAST(:c AS timestamptz[]), "
+            "CAST(:s AS integer[])) AS v(k, v, c, s) WHERE feeds.key = v.k"),
+            {name: [u[name] for u in updates] for name in ("k", "v", "c", "s")})
+        return
+    conn.execute(feeds.update().where(feeds.c.key == bindparam("k"))
+                 .values(version=bindparam("v"), changed=bindparam("c"), last_seq=bindparam("s")),
+                 updates)
 
 
 def _after(previous: datetime, now: datetime) -> datetime:

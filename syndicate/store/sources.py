@@ -9,7 +9,8 @@ worker that dies loses its claims when the lease runs out.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +20,20 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 
 from ..model import article_key
 from ..redact import redact
-from .schema import post_categories, post_tags, posts, source_items, source_state, tombstones
+from .feeds import among
+from .schema import (
+    feed_entries,
+    post_categories,
+    post_tags,
+    posts,
+    source_items,
+    source_state,
+    tombstones,
+)
 
 CHUNK = 500
+#: Posts a prune deletes per transaction: each batch holds its locks for a moment only.
+PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,9 @@ class SourceStoreMixin:
     if TYPE_CHECKING:  # provided by Store
 
         def _connect(self, write: bool = False) -> AbstractContextManager[Connection]: ...
+
+        def _bump_feeds(self, conn: Connection, touched: Collection[str],
+                        joined: dict[str, list[tuple[datetime, str]]], now: datetime) -> None: ...
 
     # -- source state ----------------------------------------------------------------
 
@@ -233,31 +248,59 @@ class SourceStoreMixin:
 
     # -- pruning and tombstones ------------------------------------------------------
 
-    def prune_posts(self, before: datetime, now: datetime) -> PruneResult:
-        """Delete posts published before ``before``, leaving tombstones, in one transaction."""
-        feed_keys: set[str] = set()
-        deleted = 0
+    def prune_posts(self, before: datetime, now: datetime,
+                    batch: int = PRUNE_BATCH) -> PruneResult:
+        """Delete posts published before ``before``, oldest first, leaving tombstones.
+
+        Each ``batch`` of posts is deleted in its own short transaction, so readers and
+        writers wait for one batch at most, and an interrupted prune keeps what it did.
+        The feeds that lost entries are bumped as it goes (at most once a second, so their
+        Last-Modified does not run ahead of the clock) and once more at the end.
+        """
+        changed: set[str] = set()
+        unbumped: set[str] = set()
+        deleted, bumped = 0, time.monotonic()
+        while True:
+            with self._connect(write=True) as conn:
+                found, keys = self._prune_batch(conn, before, now, batch)
+                deleted += found
+                unbumped |= keys
+                if unbumped and (found < batch or time.monotonic() - bumped >= 1):
+                    self._bump_feeds(conn, unbumped, {}, now)
+                    changed |= unbumped
+                    unbumped, bumped = set(), time.monotonic()
+            if found < batch:
+                break
         with self._connect(write=True) as conn:
-            rows = list(conn.execute(
-                select(posts.c.id, posts.c.key, posts.c.share_code, posts.c.category,
-                       posts.c.published, posts.c.title).where(posts.c.published < before)
-            ).mappings())
-            for chunk in _chunks(rows):
-                ids = [row["id"] for row in chunk]
-                feed_keys.update(f"category/{s}" for s in conn.execute(
-                    select(post_categories.c.slug).where(post_categories.c.post_id.in_(ids))).scalars())
-                feed_keys.update(f"tag/{t}" for t in conn.execute(
-                    select(post_tags.c.tag).where(post_tags.c.post_id.in_(ids))).scalars())
-                keys = [row["key"] for row in chunk]
-                conn.execute(delete(tombstones).where(tombstones.c.key.in_(keys)))
-                conn.execute(tombstones.insert(), [{**row, "deleted": now} for row in chunk])
-                conn.execute(delete(post_categories).where(post_categories.c.post_id.in_(ids)))
-                conn.execute(delete(post_tags).where(post_tags.c.post_id.in_(ids)))
-                deleted += conn.execute(delete(posts).where(posts.c.id.in_(ids))).rowcount
             conn.execute(delete(source_items).where(source_items.c.seen < before))
-        if deleted:
-            feed_keys.add("site")
-        return PruneResult(deleted, frozenset(feed_keys))
+        return PruneResult(deleted, frozenset(changed))
+
+    def _prune_batch(self, conn: Connection, before: datetime, now: datetime,
+                     batch: int) -> tuple[int, set[str]]:
+        """Delete the oldest ``batch`` posts published before ``before``; return how many
+        and the keys of the feeds they were in."""
+        rows = list(conn.execute(
+            select(posts.c.id, posts.c.key, posts.c.share_code, posts.c.category,
+                   posts.c.published, posts.c.title)
+            .where(posts.c.published < before)
+            .order_by(posts.c.published, posts.c.id).limit(batch)).mappings())
+        if not rows:
+            return 0, set()
+        ids = [row["id"] for row in rows]
+        feeds = {"site"}
+        feeds.update(f"category/{s}" for s in conn.execute(
+            select(post_categories.c.slug).distinct()
+            .where(among(conn, post_categories.c.post_id, ids))).scalars())
+        feeds.update(f"tag/{t}" for t in conn.execute(
+            select(post_tags.c.tag).distinct().where(among(conn, post_tags.c.post_id, ids)))
+            .scalars())
+        keys = [row["key"] for row in rows]
+        conn.execute(delete(tombstones).where(among(conn, tombstones.c.key, keys)))
+        conn.execute(tombstones.insert(), [{**row, "deleted": now} for row in rows])
+        for table in (feed_entries, post_categories, post_tags):
+            conn.execute(delete(table).where(among(conn, table.c.post_id, ids)))
+        conn.execute(delete(posts).where(among(conn, posts.c.id, ids)))
+        return len(rows), feeds
 
     def tombstone(self, post_id: str) -> Tombstone | None:
         """Return the tombstone of a deleted post, by id (either infoCode form). Share links

@@ -21,7 +21,7 @@ from ..errors import StorageConflict, StorageError, StorageFull
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .categories import DISPLAY_NAME, CategoryStoreMixin
-from .feeds import FeedStoreMixin, feed_keys
+from .feeds import FeedStoreMixin, among, bulk_insert, feed_keys
 from .hot import committed_here, notify_changes
 from .listings import ListingStoreMixin
 from .pings import PingStoreMixin
@@ -30,6 +30,9 @@ from .shares import ShareStoreMixin
 from .sources import SourceStoreMixin
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The tables bulk imports and prunes rewrite, whose planner statistics they skew.
+BULK_TABLES = ("posts", "post_categories", "post_tags", "feed_entries", "feeds", "share_codes",
+               "tombstones")
 # Stay well under SQLite's bound-parameter limit in IN (...) lists.
 CHUNK = 500
 #: Rounds of re-minting share codes that clashed with existing ones (each clash is ~2**-60).
@@ -155,21 +158,36 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's planner statistics of the tables bulk writes change.
+
+        Autovacuum may be off or late after a bulk write, and stale row counts make the
+        planner scan whole tables. SQLite plans by its indexes without statistics, and an
+        ANALYZE there would change the plans every other query was measured with: skipped.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self._connect(write=True) as conn:
+            conn.execute(text(f"ANALYZE {', '.join(BULK_TABLES)}"))
+
     # -- writing ---------------------------------------------------------------------
 
-    def save_posts(self, batch: Sequence[PostInput], now: datetime | None = None) -> list[StoreResult]:
+    def save_posts(self, batch: Sequence[PostInput], now: datetime | None = None, *,
+                   run: datetime | None = None) -> list[StoreResult]:
         """Insert or update a batch of posts in one transaction; one result per article.
 
         Inputs naming the same article (NW and bare infoCode, or the same file twice) are
         merged: the first keeps its id and primary category, the last one's content wins,
         categories and tags accumulate. ``category_slug`` must be set on every input.
+        ``run`` stamps the posts created (default ``now``): an article an earlier batch of
+        the same run created is merged into as if it had been in this batch (MERGED).
         """
         now = now or datetime.now(UTC)
         drafts = self._merge(batch)
         with self._connect(write=True) as conn:
             existing = self._existing(conn, list(drafts))
             self._ensure_categories(conn, drafts.values(), now)
-            results = [self._save_one(conn, draft, existing.get(key), now)
+            results = [self._save_one(conn, draft, existing.get(key), now, run)
                        for key, draft in drafts.items()]
             self._write_rows(conn, results, now)
         return [result for result, _ in results]
@@ -199,8 +217,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         for start in range(0, len(keys), CHUNK):
             rows = conn.execute(
                 select(posts.c.id, posts.c.key, posts.c.category, posts.c.fingerprint,
-                       posts.c.share_code, posts.c.updated, posts.c.published)
-                .where(posts.c.key.in_(keys[start:start + CHUNK]))
+                       posts.c.share_code, posts.c.updated, posts.c.published, posts.c.created)
+                .where(among(conn, posts.c.key, keys[start:start + CHUNK]))
             ).mappings()
             for row in rows:
                 found[row["key"]] = {**row, "categories": [], "tags": []}
@@ -210,7 +228,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             for start in range(0, len(id_list), CHUNK):
                 links = conn.execute(
                     select(table.c.post_id, table.c[column])
-                    .where(table.c.post_id.in_(id_list[start:start + CHUNK]))
+                    .where(among(conn, table.c.post_id, id_list[start:start + CHUNK]))
                     .order_by(table.c.post_id, table.c.position)
                 )
                 for post_id, value in links:
@@ -228,16 +246,19 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         known: set[str] = set()
         for start in range(0, len(slugs), CHUNK):
             known.update(conn.execute(
-                select(categories.c.slug).where(categories.c.slug.in_(slugs[start:start + CHUNK]))
+                select(categories.c.slug).where(among(conn, categories.c.slug, slugs[start:start + CHUNK]))
             ).scalars())
         missing = [{"slug": s, "name": names[s], "created": now} for s in slugs if s not in known]
         if missing:
             conn.execute(categories.insert(), missing)
 
     def _save_one(
-        self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime
+        self, conn: Connection, draft: _Draft, old: dict[str, Any] | None, now: datetime,
+        run: datetime | None = None,
     ) -> tuple[StoreResult, dict[str, Any] | None]:
-        origin = draft.origins[-1]
+        origin, merged = draft.origins[-1], tuple(draft.origins[:-1])
+        # Created earlier in this run: this input joins that article as an in-batch one would.
+        same_run = old is not None and run is not None and old["created"] == run
         before: tuple[list[str], list[str]] = ([], [])
         if old is not None:
             before = (list(old["categories"]), list(old["tags"]))
@@ -247,21 +268,24 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             draft.categories, draft.tags = old["categories"], old["tags"]
         print_ = fingerprint(draft.data, draft.categories, draft.tags)
         if old is not None and old["fingerprint"] == print_:
-            return StoreResult(Outcome.UNCHANGED, draft.id, origin), None
+            outcome = Outcome.MERGED if same_run else Outcome.UNCHANGED
+            return StoreResult(outcome, draft.id, origin, merged=merged), None
         outcome = Outcome.NEW if old is None else Outcome.UPDATED
-        updated = draft.data.published if old is None else max(now, draft.data.published)
+        fresh = old is None or same_run
+        updated = draft.data.published if fresh else max(now, draft.data.published)
         row = {
             "id": draft.id, "key": draft.key, "title": draft.data.title,
             "published": draft.data.published, "updated": updated, "category": draft.primary,
             "source": draft.data.source, "url": draft.data.url, "html": draft.data.html,
-            "summary": draft.data.summary, "fingerprint": print_, "created": now,
+            "summary": draft.data.summary, "fingerprint": print_, "created": run or now,
             "share_code": old["share_code"] if old else None,
             "_categories": draft.categories, "_tags": draft.tags, "_outcome": outcome,
             "_old_categories": set(before[0]), "_old_tags": set(before[1]),
             "_old_published": old["published"] if old else None,
         }
         keys = tuple(feed_keys(draft.categories, draft.tags))
-        return StoreResult(outcome, draft.id, origin, feeds=keys), row
+        shown = Outcome.MERGED if same_run else outcome
+        return StoreResult(shown, draft.id, origin, feeds=keys, merged=merged), row
 
     def _write_rows(self, conn: Connection, results: list[tuple[StoreResult, dict[str, Any] | None]],
                     now: datetime) -> None:
@@ -271,8 +295,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         new = [row for row in rows if row["_outcome"] is Outcome.NEW]
         self._assign_codes(conn, new, now)
         columns = [c.name for c in posts.columns]
-        if new:
-            conn.execute(posts.insert(), [{c: row[c] for c in columns} for row in new])
+        bulk_insert(conn, posts, [{c: row[c] for c in columns} for row in new])
         changed = [row for row in rows if row["_outcome"] is Outcome.UPDATED]
         for row in changed:
             values = {c: row[c] for c in columns if c not in ("id", "key", "created", "share_code")}
@@ -293,10 +316,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             {"post_id": row["id"], "tag": tag, "published": row["published"], "position": i}
             for row in rows for i, tag in enumerate(row["_tags"]) if tag not in row["_old_tags"]
         ]
-        if link_rows:
-            conn.execute(post_categories.insert(), link_rows)
-        if tag_rows:
-            conn.execute(post_tags.insert(), tag_rows)
+        bulk_insert(conn, post_categories, link_rows)
+        bulk_insert(conn, post_tags, tag_rows)
         self._record_feed_changes(conn, rows, now)
 
     def _assign_codes(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
@@ -308,7 +329,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
         known: dict[str, str] = {}
         for start in range(0, len(keys), CHUNK):
             rows_found = conn.execute(select(share_codes.c.key, share_codes.c.code)
-                                      .where(share_codes.c.key.in_(keys[start:start + CHUNK])))
+                                      .where(among(conn, share_codes.c.key, keys[start:start + CHUNK])))
             known.update((key, code) for key, code in rows_found)
         fresh = {row["key"]: mint_code() for row in rows if row["key"] not in known}
         for _attempt in range(MINT_ATTEMPTS):
@@ -317,7 +338,7 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             for start in range(0, len(codes), CHUNK):
                 taken.update(conn.execute(
                     select(share_codes.c.code)
-                    .where(share_codes.c.code.in_(codes[start:start + CHUNK]))).scalars())
+                    .where(among(conn, share_codes.c.code, codes[start:start + CHUNK]))).scalars())
             clashes = [key for key, code in fresh.items() if code in taken]
             # Codes minted twice within this batch clash too.
             seen: set[str] = set()
@@ -331,9 +352,8 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
                 fresh[key] = mint_code()
         else:
             raise StorageError("could not mint a free share code: the code space is exhausted")
-        if fresh:
-            conn.execute(share_codes.insert(), [{"code": code, "key": key, "minted": now}
-                                                for key, code in fresh.items()])
+        bulk_insert(conn, share_codes, [{"code": code, "key": key, "minted": now}
+                                        for key, code in fresh.items()])
         for row in rows:
             row["share_code"] = known.get(row["key"]) or fresh[row["key"]]
 
