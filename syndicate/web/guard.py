@@ -19,8 +19,8 @@ def refuse_nul() -> None:
         abort(404)
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
-            raise InvalidInput(f"{name.replace(chr(0), '')}: a query value may not hold a "
-                               "NUL character (%00)")
+            shown = (name if name.isprintable() else repr(name)[1:-1]) or "(no name)"
+            raise InvalidInput(f"{shown}: a query parameter may not hold a NUL character (%00)")
 
 
 def init_app(app: Flask) -> None:
