@@ -117,12 +117,20 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             if write:
                 committed_here(self.engine)
         except SQLAlchemyError as error:
-            if isinstance(error, IntegrityError):
-                raise StorageConflict(f"database conflict: {error.orig}") from error
-            if _disk_full(error.__dict__.get("orig")):
-                raise StorageFull(f"the disk holding the database {self._where()} is full: "
-                                  "free some space, then run it again") from error
-            raise StorageError(f"database error: {error.__class__.__name__}: {error}") from error
+            raise self._storage_error(error, error.__dict__.get("orig")) from error
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            # Raw driver calls (PostgreSQL's COPY) raise the driver's errors, unwrapped.
+            raise self._storage_error(error, error) from error
+
+    def _storage_error(self, error: Exception, orig: Any) -> StorageError:
+        """The StorageError for a database failure: a lost race, a full disk, or other."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        if isinstance(error, IntegrityError) or isinstance(orig, dbapi.IntegrityError):
+            return StorageConflict(f"database conflict: {orig}")
+        if _disk_full(orig):
+            return StorageFull(f"the disk holding the database {self._where()} is full: "
+                               "free some space, then run it again")
+        return StorageError(f"database error: {error.__class__.__name__}: {error}")
 
     def _where(self) -> str:
         """The database for a message: the SQLite file, or the URL without its password."""
