@@ -68,11 +68,15 @@ def import_(paths: tuple[Path, ...], progress: bool | None, workers: int | None)
     plan = core.plan_import(paths, report)
     show = sys.stderr.isatty() if progress is None else progress
     rate = _Rate()
-    with click.progressbar(length=plan.total, label="Importing", file=sys.stderr,
-                           hidden=not show, item_show_func=rate.show) as bar:
-        rate.bar = bar
-        core.run_import(plan, report, progress=rate.step, workers=workers)
-        rate.flush()
+    try:
+        with click.progressbar(length=plan.total, label="Importing", file=sys.stderr,
+                               hidden=not show, item_show_func=rate.show) as bar:
+            rate.bar = bar
+            core.run_import(plan, report, progress=rate.step, workers=workers)
+            rate.flush()
+    except SyndicateError as error:
+        # Posts saved in earlier batches stay; running the import again adds the rest.
+        fail(f"Import stopped: {error}")
     core.close()  # deliver the WebSub pings before exiting (undelivered ones stay queued)
     for origin, message in report.failures:
         click.echo(f"FAILED {origin}: {message}", err=True)

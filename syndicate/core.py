@@ -13,9 +13,16 @@ from pathlib import Path
 
 from . import urls
 from .discovery import Discovery
-from .errors import CategoryNotFound, InvalidInput, InvalidPost, PostGone, PostNotFound
+from .errors import (
+    CategoryNotFound,
+    InvalidInput,
+    InvalidPost,
+    PostGone,
+    PostNotFound,
+    StorageConflict,
+)
 from .feedview import FeedView
-from .ingest.admit import DateWindow, admit
+from .ingest.admit import MAX_SLUG, DateWindow, admit
 from .ingest.jekyll import iter_post_files, name_key
 from .ingest.parallel import default_workers, parse_units
 from .listings import Listings
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: Posts saved per transaction during an import.
 BATCH = 1000
+#: Tries of one batch that lost a race to another process (a unique key taken meanwhile).
+SAVE_ATTEMPTS = 3
 #: The longest category name an operator may set (characters).
 MAX_CATEGORY_NAME = 100
 #: Imports of fewer files parse them in this process: starting workers costs more.
@@ -245,12 +254,23 @@ class Syndicate:
         for group in groups.values():
             batch.extend(group)
             if len(batch) >= BATCH:
-                results.extend(self.store.save_posts(batch, run=run))
+                results.extend(self._save_batch(batch, run))
                 batch = []
         if batch:
-            results.extend(self.store.save_posts(batch, run=run))
+            results.extend(self._save_batch(batch, run))
         self._announce(key for result in results for key in result.feeds)
         return results
+
+    def _save_batch(self, batch: list[PostInput], run: datetime | None) -> list[StoreResult]:
+        """Save one batch (one transaction); when another process inserted the same article
+        or category first, try again: the retry finds that row and updates it."""
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                return self.store.save_posts(batch, run=run)
+            except StorageConflict:
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _admitted(self, items: Sequence[PostInput]) -> tuple[list[PostInput], list[StoreResult]]:
         admitted, refused = [], []
@@ -281,7 +301,9 @@ class Syndicate:
             if not item.category_slug:
                 slug = by_name.get(item.category_name)
                 if slug is None:
-                    slug = _free_slug(slugify_name(item.category_name) or "news", taken)
+                    # Bounded: the pinyin of a long name outgrows the slug column.
+                    derived = slugify_name(item.category_name)[:MAX_SLUG].strip("-")
+                    slug = _free_slug(derived or "news", taken)
                     by_name[item.category_name] = slug
                     taken.add(slug)
                 item = replace(item, category_slug=slug)

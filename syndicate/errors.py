@@ -62,6 +62,14 @@ class StorageError(SyndicateError):
     http_status = 503
 
 
+class StorageConflict(StorageError):
+    """Another process wrote the same row first (a unique key): the transaction may be retried."""
+
+
+class StorageFull(StorageError):
+    """The disk under the database is full: nothing more is written until space is freed."""
+
+
 class InvalidFields(InvalidInput):
     """Several fields of one input were rejected: ``fields`` maps each to its reason."""
 

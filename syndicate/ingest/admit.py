@@ -24,6 +24,11 @@ EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 DEFAULT_LEAD = timedelta(days=2)
 #: A tag longer than this (UTF-8 bytes) cannot be a file name in a static export.
 MAX_TAG_BYTES = 200
+#: The longest id, category slug and media name: their columns are VARCHAR(200), and
+#: PostgreSQL refuses a longer value (with the whole batch), where SQLite kept it.
+MAX_ID = 200
+MAX_SLUG = 100
+MAX_MEDIA = 100
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SEPARATORS_RE = re.compile(r"[/\\]")
@@ -77,6 +82,7 @@ def tag_name(raw: str) -> str | None:
 def admit(post: PostInput, window: DateWindow, now: datetime | None = None) -> PostInput:
     """Return the post as it may be stored; raise InvalidPost naming the field it fails on."""
     window.check(post.published, "published", now, post.origin)
+    _check_lengths(post)
     if post.category_slug is not None and not _SLUG_RE.fullmatch(post.category_slug):
         raise InvalidPost(f"category {post.category_slug!r} is not a slug of lowercase letters, "
                           "digits and '-'", origin=post.origin, field="category")
@@ -85,3 +91,12 @@ def admit(post: PostInput, window: DateWindow, now: datetime | None = None) -> P
     if url == post.url and tags == post.tags:
         return post
     return replace(post, url=url, tags=tags)
+
+
+def _check_lengths(post: PostInput) -> None:
+    for field, value, limit in (("id", post.id, MAX_ID),
+                                ("category", post.category_slug or "", MAX_SLUG),
+                                ("media", post.category_name, MAX_MEDIA)):
+        if len(value) > limit:
+            raise InvalidPost(f"{field} is {len(value)} characters long; at most {limit}",
+                              origin=post.origin, field=field)

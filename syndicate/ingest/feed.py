@@ -45,15 +45,39 @@ def read_feed(data: bytes, *, content_type: str, charset: str | None, url: str,
 # --- RSS and Atom --------------------------------------------------------------------
 
 
+#: A numeric character reference; its digits are checked in code, not by the pattern.
+_CHARREF_RE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_REPLACEMENT_REF = b"&#xFFFD;"
+
+
+def _xml_char(code: int) -> bool:
+    """Tell whether XML 1.0 allows the character ``code`` (its Char production)."""
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def _safe_charref(match: re.Match[bytes]) -> bytes:
+    digits, base = (match.group(1), 16) if match.group(1) else (match.group(2), 10)
+    if len(digits) > 8 or not _xml_char(int(digits, base)):
+        return _REPLACEMENT_REF
+    return match.group(0)
+
+
 def read_xml_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) -> Page:
-    # Decoded here (GB2312 read as GB18030) and handed to feedparser as UTF-8.
-    parsed = feedparser.parse(
-        xml_as_utf8(data, charset),
-        response_headers={"content-type": "application/xml; charset=utf-8",
-                          "content-location": url},
-        sanitize_html=False,  # nh3 sanitises every body in build_post
-        resolve_relative_uris=True,
-    )
+    # Decoded here (GB2312 read as GB18030) and handed to feedparser as UTF-8. References to
+    # what is no character (&#xD800;, &#x110000;) crash feedparser's loose parser: they
+    # become U+FFFD first, as an HTML parser would read them.
+    document = _CHARREF_RE.sub(_safe_charref, xml_as_utf8(data, charset))
+    try:
+        parsed = feedparser.parse(
+            document,
+            response_headers={"content-type": "application/xml; charset=utf-8",
+                              "content-location": url},
+            sanitize_html=False,  # nh3 sanitises every body in build_post
+            resolve_relative_uris=True,
+        )
+    except (ValueError, ArithmeticError) as error:  # feedparser's own bugs on hostile input
+        raise UpstreamError(f"the response is not a feed feedparser can read: {error}") from None
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception") or "no RSS, RDF or Atom root element"
         raise UpstreamError(f"the response is not a feed: {reason}")
@@ -121,6 +145,8 @@ def read_json_feed(data: bytes, *, charset: str | None, url: str, tz: ZoneInfo) 
         document = json.loads(decode(data, charset))
     except ValueError as error:
         raise UpstreamError(f"the response is not a feed: not valid JSON ({error})") from None
+    except RecursionError:  # the json module recurses per level: 100,000 "[" overflow it
+        raise UpstreamError("the response is not a feed: its JSON nests too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list) \
             or not str(document.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise UpstreamError("the response is not a JSON Feed: no version or items")

@@ -35,6 +35,8 @@ def load_json(data: bytes, charset: str | None) -> Any:
         return json.loads(wrapped.group(1) if wrapped else text)
     except ValueError as error:
         raise UpstreamError(f"the response is not valid JSON: {error}") from None
+    except RecursionError:  # the json module recurses per level: 100,000 "[" overflow it
+        raise UpstreamError("the response is not usable JSON: it nests too deeply") from None
 
 
 def read_list(data: bytes, *, charset: str | None, source: Source, tz: ZoneInfo) -> Page:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..errors import StorageError
+from ..errors import StorageConflict, StorageError, StorageFull
 from ..model import Category, Outcome, Post, PostInput, StoreResult, article_key
 from ..share import mint_code
 from .categories import DISPLAY_NAME, CategoryStoreMixin
@@ -72,6 +75,15 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _disk_full(error: BaseException | None) -> bool:
+    """Tell whether a driver error means the disk is full (SQLite, PostgreSQL, or the OS)."""
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return getattr(error, "sqlstate", None) == "53100"  # PostgreSQL disk_full
+
+
 def fingerprint(data: PostInput, cats: Sequence[str], tags: Sequence[str]) -> str:
     """Hash everything a reader would see change, so re-imports of the same text are no-ops."""
     payload = json.dumps(
@@ -105,7 +117,27 @@ class Store(SourceStoreMixin, FeedStoreMixin, ListingStoreMixin, PingStoreMixin,
             if write:
                 committed_here(self.engine)
         except SQLAlchemyError as error:
-            raise StorageError(f"database error: {error.__class__.__name__}: {error}") from error
+            raise self._storage_error(error, error.__dict__.get("orig")) from error
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            # Raw driver calls (PostgreSQL's COPY) raise the driver's errors, unwrapped.
+            raise self._storage_error(error, error) from error
+
+    def _storage_error(self, error: Exception, orig: Any) -> StorageError:
+        """The StorageError for a database failure: a lost race, a full disk, or other."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        if isinstance(error, IntegrityError) or isinstance(orig, dbapi.IntegrityError):
+            return StorageConflict(f"database conflict: {orig}")
+        if _disk_full(orig):
+            return StorageFull(f"the disk holding the database {self._where()} is full: "
+                               "free some space, then run it again")
+        return StorageError(f"database error: {error.__class__.__name__}: {error}")
+
+    def _where(self) -> str:
+        """The database for a message: the SQLite file, or the URL without its password."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            return url.database or ":memory:"
+        return url.render_as_string(hide_password=True)
 
     def upgrade(self) -> str:
         """Create or upgrade the schema to the newest migration; return the revision."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core import Syndicate
 from ..settings import Settings, base_url_hint, load_settings, served_origin
-from . import api, discovery, errors, feeds, headers, limits, observe, pages, share
+from . import api, discovery, errors, feeds, guard, headers, limits, observe, pages, share
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class UTF8JSONProvider(DefaultJSONProvider):
@@ -22,6 +25,14 @@ class UTF8JSONProvider(DefaultJSONProvider):
 
     ensure_ascii = False
     mimetype = "application/json; charset=utf-8"
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        text = super().dumps(obj, **kwargs)
+        # A lone surrogate (a client's "\ud800" echoed in an error) has no UTF-8 form:
+        # such an answer is written with JSON's \u escapes instead of failing with a 500.
+        if _SURROGATE_RE.search(text):
+            return super().dumps(obj, **{**kwargs, "ensure_ascii": True})
+        return text
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -53,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     policy = headers.content_security_policy()
     app.wsgi_app = headers.SecurityHeaders(app.wsgi_app, policy)  # type: ignore[method-assign]
     pages.init_app(app)
+    guard.init_app(app)
     for blueprint in (pages.bp, feeds.bp, share.bp, api.bp, discovery.bp):
         app.register_blueprint(blueprint)
     errors.init_app(app)
