@@ -87,7 +87,8 @@ def serve_listing(listing: Listing, render: Callable[[], str]) -> Response:
     doc = core().listings.document(listing, static)
     status, headers, body = conditional(
         doc, request.environ,
-        lambda: core().feeds.cache.get_or_render(doc.etag, lambda: render().encode("utf-8")),
+        lambda: core().feeds.cache.get_or_render(doc.etag, lambda: render().encode("utf-8"),
+                                                 family=doc.family),
         memos_of(core()))
     return Response(body, status=status, headers=headers)
 
