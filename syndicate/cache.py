@@ -64,9 +64,6 @@ class RenderCache:
         self._rendering: dict[str, threading.Lock] = {}
         self._redis: Any = _connect_redis(redis_url) if redis_url else None
         self._redis_down_until = 0.0
-        # The key each document (whatever its version) was last served under: a new version
-        # of a document drops the old one's bytes at once instead of when the cache is full.
-        self._latest: BoundedCache[str, str] = BoundedCache(max_entries, 8 * 2**20)
         self.renders = 0  # how many documents this process rendered (tests, benchmarks)
 
     def get(self, key: str) -> Rendered | None:
@@ -80,14 +77,11 @@ class RenderCache:
         return found
 
     def get_or_render(self, key: str, render: Callable[[], bytes],
-                      ttl: int = REDIS_TTL, family: str = "") -> Rendered:
+                      ttl: int = REDIS_TTL) -> Rendered:
         """Return the document, rendering it (once per process, and once per Redis) on a miss;
-        the Redis copy expires after ``ttl`` seconds. ``family`` names the document whatever
-        its version: the bytes of its previous version leave this process's cache."""
+        the Redis copy expires after ``ttl`` seconds."""
         found = self.get(key)
         metrics.cache_lookup(hit=found is not None)
-        if family:
-            self.supersede(family, key)
         if found is not None:
             return found
         with self._lock:
@@ -103,20 +97,8 @@ class RenderCache:
             self._rendering.pop(key, None)
         return found
 
-    def supersede(self, family: str, key: str) -> str | None:
-        """Record ``key`` as the current version of ``family``; drop the previous one's bytes
-        and return its key (None when there was none or it is the same)."""
-        previous = self._latest.get(family)
-        if previous == key:
-            return None
-        self._latest.put(family, key)
-        if previous is not None:
-            self._items.pop(previous)
-        return previous
-
     def clear(self) -> None:
         self._items.clear()
-        self._latest.clear()
 
     @property
     def entries(self) -> BoundedCache[str, Rendered]:

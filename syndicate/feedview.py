@@ -177,13 +177,6 @@ class FeedDocument:
     def media_type(self) -> str:
         return media_type(self.request.fmt)
 
-    @property
-    def family(self) -> str:
-        """The document whatever its version: the feed, format and archive page (a feed's
-        deltas share one family: a reader's next checkpoint replaces the last)."""
-        request = self.request
-        return f"{request.kind}/{request.key}|{request.fmt}|{self.page or ''}|{not self.query.empty}"
-
 
 class FeedView:
     """Feed documents of one Syndicate core: validators, archives, deltas, rendering."""
@@ -271,7 +264,7 @@ class FeedView:
         if not doc.cacheable:
             return Rendered.of(self._render(doc))
         ttl = DELTA_TTL if not doc.query.empty else REDIS_TTL
-        return self.cache.get_or_render(doc.etag, lambda: self._render(doc), ttl, doc.family)
+        return self.cache.get_or_render(doc.etag, lambda: self._render(doc), ttl)
 
     def _render(self, doc: FeedDocument) -> bytes:
         request, state = doc.request, doc.state

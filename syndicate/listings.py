@@ -52,11 +52,6 @@ class ListingDocument:
     media_type: str = "text/html; charset=utf-8"
     links: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def family(self) -> str:
-        """The listing whatever its version."""
-        return f"listing|{self.listing.kind}|{self.listing.key}|{self.listing.page}"
-
 
 @dataclass(frozen=True, slots=True)
 class ActiveCategory:

@@ -203,18 +203,3 @@ def test_the_real_server_refuses_oversized_requests_before_the_app(tmp_path: Any
         answer = requests.get(f"{base}/tag/{'x' * 60_000}.atom", timeout=10)
         assert answer.status_code == 414
         assert requests.get(base + FEED, timeout=10).status_code == 200
-
-
-def test_a_new_version_drops_the_bytes_of_the_old_one(app: Any, core: Any) -> None:
-    """Memory stays flat as feeds and pages change: each document keeps one version."""
-    from .feedtools import post
-
-    client = app.test_client()
-    memos = memos_of(core)
-    before = len(core.feeds.cache.entries)
-    for n in range(30, 36):
-        core.save([post(n)])
-        for url in (FEED, "/category/zhongguodianzibao.html"):
-            assert client.get(url, headers={"Accept-Encoding": "gzip"}).status_code == 200
-    assert len(core.feeds.cache.entries) - before == 2  # one feed, one page: their last versions
-    assert len(memos.ready) <= 2

@@ -63,13 +63,6 @@ def conditional(doc: Any, environ: dict[str, Any], render: Callable[[], Rendered
         metrics.cache_lookup(hit=True)  # served stored bytes without asking the render cache
         return "200 OK", ready[0], ready[1]
     rendered = render()
-    family = getattr(doc, "family", "")
-    if family:  # a new version: the previous one's ready answers go
-        previous = memos.latest.get(family)
-        if previous is not None and previous != doc.etag:
-            memos.ready.pop((previous, True))
-            memos.ready.pop((previous, False))
-        memos.latest.put(family, doc.etag)
     body = rendered.gzipped if gzip else rendered.body
     headers = [("Content-Type", doc.media_type), ("Content-Length", str(len(body))),
                ("Last-Modified", http_date(doc.last_modified)), *common]
@@ -95,9 +88,6 @@ class Memos:
         default_factory=lambda: BoundedCache(256, 32 * 2**20))
     modified: BoundedCache[tuple[Any, ...], bool] = field(
         default_factory=lambda: BoundedCache(4096, 2 * 2**20))
-    #: The ETag each document was last answered with (see ``RenderCache.supersede``).
-    latest: BoundedCache[str, str] = field(
-        default_factory=lambda: BoundedCache(20_000, 8 * 2**20))
 
 
 _MEMOS: WeakKeyDictionary[Syndicate, Memos] = WeakKeyDictionary()

@@ -87,8 +87,7 @@ def serve_listing(listing: Listing, render: Callable[[], str]) -> Response:
     doc = core().listings.document(listing, static)
     status, headers, body = conditional(
         doc, request.environ,
-        lambda: core().feeds.cache.get_or_render(doc.etag, lambda: render().encode("utf-8"),
-                                                 family=doc.family),
+        lambda: core().feeds.cache.get_or_render(doc.etag, lambda: render().encode("utf-8")),
         memos_of(core()))
     return Response(body, status=status, headers=headers)
 
