@@ -46,6 +46,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return PG_URL
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like ``database_url``, once per module: for property tests that share one app."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('module') / 'site.db'}"
+    if not PG_URL:
+        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set (PostgreSQL tests run in CI)")
+    reset_database(PG_URL)
+    return PG_URL
+
+
 @pytest.fixture
 def store(database_url: str) -> Any:
     store = Store(database_url)

@@ -34,7 +34,6 @@ from syndicate.model import Outcome
 from syndicate.store.schema import posts
 
 from . import hostile
-from .conftest import PG_URL, reset_database
 from .feedtools import make_app
 from .upstream import poller, sources
 
@@ -45,17 +44,12 @@ EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 LEAD = timedelta(days=3)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def site(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Any]:
     """One app for the whole module (hypothesis runs many examples against it)."""
     folder = tmp_path_factory.mktemp("fuzz")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'site.db'}"
-    elif PG_URL:
-        reset_database(PG_URL)
-        url = PG_URL
-    else:
-        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set (PostgreSQL tests run in CI)")
+    url = module_database_url
     app = make_app(folder, url, API_TOKENS=TOKEN, PAGE_SIZE=5)
     yield app
     app.extensions["syndicate"].close(wait=0)

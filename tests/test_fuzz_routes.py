@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from . import hostile
-from .conftest import PG_URL, SITE_POSTS, make_input, reset_database
+from .conftest import SITE_POSTS, make_input
 from .feedtools import BASE, make_app
 
 CJK_TAG_POST = make_input("NW202601070000000005", title="人工智能 新闻", tags=("中国电子报新闻", "人工智能"),
@@ -33,16 +33,11 @@ FEED_TYPES = ("application/atom+xml", "application/rss+xml", "application/feed+j
 _ARGUMENT_RE = re.compile(r"<(?:([^:<>]+)(?:\([^)]*\))?:)?([^<>]+)>")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def app(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("routes")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'site.db'}"
-    elif PG_URL:
-        reset_database(PG_URL)
-        url = PG_URL
-    else:
-        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set (PostgreSQL tests run in CI)")
+    url = module_database_url
     app = make_app(folder, url, PAGE_SIZE=2, API_TOKENS="route-token")
     core = app.extensions["syndicate"]
     core.save([*SITE_POSTS, CJK_TAG_POST])

@@ -21,7 +21,7 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 class UTF8JSONProvider(DefaultJSONProvider):
     """JSON answers in UTF-8 as it is: Chinese text stays readable (and a third of the
-    bytes) instead of ``\\uXXXX`` escapes; the media type says so."""
+    bytes) instead of ``\\u4e2d``-style escapes; the media type says so."""
 
     ensure_ascii = False
     mimetype = "application/json; charset=utf-8"
