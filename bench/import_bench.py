@@ -151,13 +151,15 @@ def run_import(tree: Path, database: str, site: Path,
             Path(database.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(tree), "SYNDICATE_DATABASE_URL": database}
     init = [sys.executable, "-c", "from syndicate.cli import main; main()"]
-    subprocess.run([*init, "init"], env=env, check=True, capture_output=True)
+    # `python -c` puts the working folder first on sys.path: run in the tree, or every run
+    # would import the checkout the benchmark was started from.
+    subprocess.run([*init, "init"], env=env, check=True, capture_output=True, cwd=tree)
     if cold:
         drop_caches()
     began = time.perf_counter()
     process = subprocess.Popen([*init, "import", "--no-progress", str(site / "_posts"),
                                 str(site / "old_post")], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+                               stderr=subprocess.DEVNULL, text=True, cwd=tree)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - began
     cpu = _reap_orphans() + usage.ru_utime + usage.ru_stime
