@@ -27,7 +27,6 @@ import html
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,9 @@ from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from benchlib import best_cpu_time  # noqa: E402
 
 from syndicate import create_app  # noqa: E402
 from syndicate.errors import InvalidPost  # noqa: E402
@@ -200,17 +202,6 @@ class Publisher:
 
 # --- measuring -----------------------------------------------------------------------
 
-def best_time(run: Callable[[str], Any], text: str, repeat: int) -> float:
-    """The best of ``repeat`` runs, in CPU seconds of this process: other processes on a
-    busy machine (the wall clock) would make the ratios noise."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        run(text)
-        best = min(best, time.process_time() - start)
-    return best
-
-
 def measure(paths: dict[str, Callable[[str], Any]], small: int, large: int,
             shapes: list[str], repeat: int = 5) -> list[tuple[str, str, float, float]]:
     """Time every shape through every path at both sizes; print a row as each is done."""
@@ -221,7 +212,7 @@ def measure(paths: dict[str, Callable[[str], Any]], small: int, large: int,
         low, high = payload(shape, small), payload(shape, large)
         for name, run in paths.items():
             run(low)  # warm caches and imports
-            t_low, t_high = best_time(run, low, repeat), best_time(run, high, 2)
+            t_low, t_high = best_cpu_time(run, low, repeat), best_cpu_time(run, high, 2)
             ratio = t_high / t_low
             flag = "  <-- above limit" if ratio > limit else ""
             print(f"{shape:20} {name:8} {t_low * 1000:8.2f}ms {t_high * 1000:8.2f}ms "

@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 PR_SET_CHILD_SUBREAPER = 36
 sys.path.insert(0, str(HERE))
 
+from scale_gen import EMNEWS_POST, HOMES, MEDIA_POST  # noqa: E402
 from scale_gen import generate as generate_site  # noqa: E402
 
 MEDIA = [("中国电子报", "zhongguodianzibao"), ("财联社", "cailianshe"), ("证券时报", "zhengquanshibao"),
@@ -42,34 +43,6 @@ MEDIA = [("中国电子报", "zhongguodianzibao"), ("财联社", "cailianshe"), 
 SENTENCES = ["多家机构认为，相关政策落地将进一步稳定市场预期。", "数据显示，一季度行业营收同比增长12.5%。",
              "业内人士指出，产业链上下游协同仍需加强。", "公司表示，将继续加大研发投入，提升核心竞争力。",
              "分析师预计，全年出货量有望保持较快增长。", "记者从相关部门获悉，试点工作已在多个城市展开。"]
-MEDIA_POST = """---
-layout: post
-title: "{title}"
-date: {date} +0800
-categories: {slug}
-tags: {media}新闻
----
-{body}<p class="em_media">（文章来源：{media}）</p>
-
-<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW{code}>
-
-[返回{media}新闻](//finews.withounder.com/category/{slug}.html)｜[返回首页](//finews.withounder.com/)"""
-EMNEWS_POST = """---
-layout: post
-title: "{title}"
-date: {date} +0800
-categories: emnews
-tags: 东财滚动新闻
----
-> {digest}
-
-<p style="display:none;height:1px;overflow:hidden;"><br /></p>{body}<p class="em_media">（文章来源：{media}）</p>
-
-<http://finance.eastmoney.com/news/1354,{code}.html>
-
-[返回东财滚动新闻](//finews.withounder.com/emnews/)｜[返回首页](//finews.withounder.com/)"""
-
-
 def generate(folder: Path, count: int, seed: int = 7) -> None:
     """Write ``count`` posts shaped like the old site's (media and emnews shapes, 1-5 KB),
     over 8 categories: the small site the HTTP benchmarks serve."""
@@ -85,11 +58,12 @@ def generate(folder: Path, count: int, seed: int = 7) -> None:
         title = rng.choice(SENTENCES)[:-1][:24]
         if n % 3:
             text = MEDIA_POST.format(title=title, date=f"{when:%Y-%m-%d %H:%M:%S}", slug=slug,
-                                     media=media, body=paragraphs, code=code)
+                                     media=media, body=paragraphs, code=code, home=HOMES[0])
             name = f"{when:%Y-%m-%d}-NW{code}.md"
         else:
             text = EMNEWS_POST.format(title=title, date=f"{when:%Y-%m-%d %H:%M:%S}", media=media,
-                                      digest=rng.choice(SENTENCES), body=paragraphs, code=code)
+                                      digest=rng.choice(SENTENCES), body=paragraphs, code=code,
+                                      home=HOMES[0])
             name = f"{when:%Y-%m-%d}-{code}.md"
         (folder / name).write_text(text, encoding="utf-8")
 

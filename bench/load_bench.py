@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from benchlib import free_port, wait_http
+from benchlib import free_port, stop_group, wait_http
 from import_bench import generate
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -133,7 +133,6 @@ def process(command: list[str], env: dict[str, str], ready: Callable[[], None] |
             log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` in its own process group for the block; SIGTERM, then SIGKILL, after.
     Its output goes to ``log`` (appended) when given."""
-    import signal
 
     with ExitStack() as files:
         output: Any = files.enter_context(log.open("ab")) if log else subprocess.DEVNULL
@@ -144,13 +143,7 @@ def process(command: list[str], env: dict[str, str], ready: Callable[[], None] |
             ready()
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def private_redis(stack: ExitStack, env: dict[str, str]) -> str | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import best_cpu_time  # noqa: E402
 
 from syndicate.redact import redact  # noqa: E402
 
@@ -34,15 +36,6 @@ SHAPES = {
 }
 
 
-def best_time(text: str, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        began = time.perf_counter()
-        redact(text)
-        best = min(best, time.perf_counter() - began)
-    return best
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -52,7 +45,8 @@ def main() -> int:
     for name, piece in SHAPES.items():
         small = (piece * (10_000 // len(piece) + 1))[:10_000]
         large = (piece * (100_000 // len(piece) + 1))[:100_000]
-        t_small, t_large = best_time(small, args.repeat), best_time(large, args.repeat)
+        t_small = best_cpu_time(redact, small, args.repeat)
+        t_large = best_cpu_time(redact, large, args.repeat)
         ratio = t_large / t_small if t_small else 0.0
         worst = max(worst, ratio)
         print(f"{name:<24}{t_small * 1e3:>10.3f}ms{t_large * 1e3:>10.3f}ms{ratio:>8.1f}")

@@ -33,6 +33,7 @@ from syndicate.store import Store
 from syndicate.store.schema import feed_entries, posts, share_codes
 
 from .conftest import PG_URL, SITE_POSTS, reset_database
+from .procs import stop
 
 SYNDICATE = [sys.executable, "-c", "from syndicate.cli import main; main()"]
 BASE = "https://news.example.com"
@@ -73,7 +74,7 @@ def serving(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         _wait_until(lambda: _answers(origin + "/healthz"), process, "syndicate serve")
         yield origin
     finally:
-        _stop(process)
+        stop(process)
 
 
 @contextmanager
@@ -90,7 +91,7 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         _wait_until(lambda: _connects(port), process, "redis-server")
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _answers(url: str) -> bool:
@@ -117,16 +118,6 @@ def _wait_until(ready: Any, process: subprocess.Popen[bytes], what: str) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} did not answer within 30 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 # --- PostgreSQL restarted under load -------------------------------------------------
@@ -232,7 +223,7 @@ def test_redis_stopped_everything_keeps_serving(tmp_path: Path) -> None:
             warm = {path: _fetch_all(origin, PAGES)[path] for _ in range(3) for path in PAGES}
             assert {path: answer[0] for path, answer in warm.items()} == dict.fromkeys(PAGES, 200)
             assert redis.Redis.from_url(redis_url).dbsize() > 0  # the shared cache was in use
-            _stop(redis_process)  # a dead Redis: connections are refused from now on
+            stop(redis_process)  # a dead Redis: connections are refused from now on
             for _ in range(3):
                 answers = _fetch_all(origin, (*PAGES, "/tag/%E5%B7%A5%E4%B8%9A%E4%BA%92%E8%81%94%E7%BD%91.html",
                                               "/feed.rss", "/category/cailianshe.json"))
@@ -273,28 +264,18 @@ def generate(folder: Path, count: int) -> set[str]:
     return ids
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'site.db'}"
-    if not PG_URL:
-        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set (PostgreSQL tests run in CI)")
-    reset_database(PG_URL)
-    return PG_URL
-
-
 def _count(store: Store) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(posts)).scalar() or 0)
 
 
 def test_import_killed_midway_then_rerun_gives_every_post_once(tmp_path: Path,
-                                                               empty_database: str) -> None:
+                                                               database_url: str) -> None:
     folder = tmp_path / "_posts"
     expected = generate(folder, 4000)
-    env = env_for(empty_database, tmp_path)
+    env = env_for(database_url, tmp_path)
     subprocess.run([*SYNDICATE, "init"], env=env, check=True, capture_output=True, timeout=60)
-    store = Store(empty_database)
+    store = Store(database_url)
     process = subprocess.Popen([*SYNDICATE, "import", "--no-progress", str(folder)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -391,7 +372,7 @@ def _save_at_once(cores: list[Any], post: Any, errors: list[BaseException]) -> N
         thread.join()
 
 
-def test_two_cores_saving_one_new_article_at_once_both_succeed(empty_database: str,
+def test_two_cores_saving_one_new_article_at_once_both_succeed(database_url: str,
                                                               tmp_path: Path) -> None:
     # Found by the load benchmark: an API update racing the create on another worker
     # answered 503 (a unique key taken meanwhile). Each core stands for one process.
@@ -400,7 +381,7 @@ def test_two_cores_saving_one_new_article_at_once_both_succeed(empty_database: s
 
     from .conftest import make_input
 
-    cores = [Syndicate(load_settings({"DATABASE_URL": empty_database}, environ={},
+    cores = [Syndicate(load_settings({"DATABASE_URL": database_url}, environ={},
                                      instance_path=tmp_path)) for _ in range(2)]
     cores[0].init()
     errors: list[BaseException] = []
